@@ -1,0 +1,64 @@
+"""The course as nbgrader sees it: configuration, assignments, and an nbgrader API object.
+
+Everything here goes through nbgrader's own machinery (``NbGraderAPI``: the same converters as the
+``nbgrader`` command line); this module only points it at the right folders.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+AUTOGRADER = ROOT / "autograder"
+SOLUTIONS = ROOT / "solutions"
+EXERCISES = ROOT / "exercises"
+DEFAULT_WORK = ROOT / "grading"
+
+
+def assignments() -> list[str]:
+    """Assignment ids: the folders of ``solutions/`` that hold a notebook of the same name."""
+    return sorted(p.name for p in SOLUTIONS.iterdir()
+                  if p.is_dir() and (p / f"{p.name}.ipynb").exists())
+
+
+def _environment() -> None:
+    # nbgrader's gradebook shells out to `alembic`: it must be found next to this Python.
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def config(work: Path | None = None, release: Path | None = None):
+    """nbgrader's configuration (``autograder/nbgrader_config.py``), with its work folder
+    (submissions, autograded, feedback, gradebook) and release folder optionally moved."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    _environment()
+    work = Path(work or os.environ.get("TLCOURSE_GRADING_DIR", DEFAULT_WORK)).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ["TLCOURSE_GRADING_DIR"] = str(work)
+    cfg = PyFileConfigLoader("nbgrader_config.py", path=str(AUTOGRADER)).load_config()
+    if release is not None:
+        cfg.CourseDirectory.release_directory = str(Path(release).resolve())
+    return cfg
+
+
+def api(work: Path | None = None, release: Path | None = None):
+    """An ``nbgrader.apps.NbGraderAPI`` for this course."""
+    from nbgrader.apps import NbGraderAPI
+
+    return NbGraderAPI(config=config(work, release))
+
+
+class NbgraderFailed(RuntimeError):
+    """An nbgrader step reported failure; the message carries nbgrader's log."""
+
+
+def check(result: dict, what: str) -> dict:
+    """Raise :class:`NbgraderFailed` with nbgrader's own log when a step failed."""
+    if not result.get("success"):
+        raise NbgraderFailed(f"{what} failed:\n{result.get('log', '')}\n{result.get('error') or ''}")
+    return result

@@ -1,0 +1,45 @@
+"""Mutants: the common wrong answers of each assignment, as small edits of the solution.
+
+``autograder/mutants/<assignment>.py`` defines ``MUTANTS``, a list of :class:`Mutant`. Each one edits
+one solution cell (by nbgrader ``grade_id``) by replacing a snippet of the reference solution. The
+grading tests apply each mutant to a correct submission, autograde it with nbgrader, and prove the
+task loses its points; the check tests prove the visible check names the mistake (``hint``).
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    cell: str          # grade_id of the solution cell it edits
+    old: str           # a snippet of the solution...
+    new: str           # ...and what the wrong answer writes instead
+    why: str           # the mistake, in words
+    hint: str | None = None  # a fragment the visible check's message must contain (None: hidden only)
+
+    @property
+    def test_cell(self) -> str:
+        """grade_id of the graded test cell of the same task."""
+        return f"{self.cell}_tests"
+
+    def apply(self, source: str) -> str:
+        if source.count(self.old) != 1:
+            raise ValueError(f"mutant {self.name}: {self.old!r} occurs {source.count(self.old)} "
+                             f"times in cell {self.cell}, expected exactly once")
+        return source.replace(self.old, self.new)
+
+
+def load(assignment: str) -> list[Mutant]:
+    path = HERE / f"{assignment}.py"
+    if not path.exists():
+        return []
+    spec = importlib.util.spec_from_file_location(f"autograder.mutants.m{assignment}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return list(module.MUTANTS)

@@ -1,0 +1,42 @@
+"""nbgrader configuration of the course.
+
+The course root is the repository: ``solutions/`` is nbgrader's source directory and ``exercises/``
+its release directory. Everything grading produces (submissions, autograded notebooks, feedback,
+the gradebook) lives in a work folder outside version control: ``$TLCOURSE_GRADING_DIR`` or
+``<repo>/grading``.
+
+nbgrader reads ``nbgrader_config.py`` from the current directory only, so to use the nbgrader CLI by
+hand run it from this folder (``cd autograder && nbgrader ...``); ``python -m autograder.grade`` and
+``python -m autograder.release`` load this file themselves.
+"""
+import os
+
+c = get_config()  # noqa: F821 (provided by traitlets when the file is loaded)
+
+_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_work = os.path.abspath(os.environ.get("TLCOURSE_GRADING_DIR", os.path.join(_root, "grading")))
+os.makedirs(_work, exist_ok=True)
+
+c.CourseDirectory.root = _root
+c.CourseDirectory.course_id = "tlcourse"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = os.environ.get("TLCOURSE_RELEASE_DIR", "exercises")
+# Absolute paths are kept as they are by nbgrader (os.path.join drops the root).
+c.CourseDirectory.submitted_directory = os.path.join(_work, "submitted")
+c.CourseDirectory.autograded_directory = os.path.join(_work, "autograded")
+c.CourseDirectory.feedback_directory = os.path.join(_work, "feedback")
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(_work, "gradebook.db")
+
+# The release keeps only what a student needs: no solutions, no hidden tests, no outputs.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+
+# Autograding: a cell may take at most this long (a loop that never ends costs at most this).
+c.Execute.timeout = 60
+c.Execute.interrupt_on_timeout = True
+
+# Feedback must never show the hidden tests' code.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

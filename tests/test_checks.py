@@ -1,0 +1,64 @@
+"""The visible checks: the solution passes them, the release's stubs do not, and each common
+wrong answer (mutant) gets a message that names the mistake."""
+import pytest
+
+from autograder import course
+from autograder.mutants import load
+from autograder.submissions import grade_id, release_notebook, solution_cells
+from tlcourse.checks import CheckFailed
+
+import nbformat
+
+CASES = [(a, m) for a in course.assignments() for m in load(a)]
+
+
+def _namespace(assignment, answers):
+    """Run the setup cell and every answer cell of the assignment in a fresh namespace."""
+    nb = nbformat.read(course.SOLUTIONS / assignment / f"{assignment}.ipynb", as_version=4)
+    ns = {}
+    for cell in nb.cells:
+        gid = grade_id(cell)
+        if cell.cell_type != "code" or cell.metadata["nbgrader"].get("grade"):
+            continue
+        exec(answers.get(gid, cell.source), ns)
+    return ns, nb
+
+
+def _checks(nb):
+    """(answer grade_id, the visible-check line) of every graded test cell."""
+    out = []
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
+            visible = cell.source.split("### BEGIN HIDDEN TESTS")[0].strip()
+            out.append((grade_id(cell).removesuffix("_tests"), visible))
+    return out
+
+
+@pytest.mark.parametrize("assignment", course.assignments())
+def test_solution_passes_every_visible_check(assignment, capsys):
+    ns, nb = _namespace(assignment, solution_cells(assignment))
+    for _, visible in _checks(nb):
+        exec(visible, ns)
+    assert capsys.readouterr().out.count("✓") == len(_checks(nb))
+
+
+@pytest.mark.parametrize("assignment", course.assignments())
+def test_release_stubs_fail_every_visible_check(assignment):
+    stubs = {grade_id(c): c.source for c in release_notebook(assignment).cells if grade_id(c)}
+    ns, nb = _namespace(assignment, {k: v for k, v in stubs.items() if k in solution_cells(assignment)})
+    for _, visible in _checks(nb):
+        with pytest.raises(NotImplementedError):
+            exec(visible, ns)
+
+
+@pytest.mark.parametrize("assignment,mutant", CASES, ids=[m.name for _, m in CASES])
+def test_visible_check_names_the_mistake(assignment, mutant):
+    answers = solution_cells(assignment)
+    answers[mutant.cell] = mutant.apply(answers[mutant.cell])
+    ns, nb = _namespace(assignment, answers)
+    visible = dict(_checks(nb))[mutant.cell]
+    if mutant.hint is None:
+        pytest.skip(f"{mutant.name} is caught by the hidden tests only")
+    with pytest.raises(CheckFailed) as err:
+        exec(visible, ns)
+    assert mutant.hint in str(err.value), f"message was: {err.value}"

@@ -1,0 +1,43 @@
+"""Visible checks for the assignments.
+
+A check runs the student's code on small, fixed inputs and, when something is wrong, raises
+:class:`CheckFailed` with a message in plain words: what was expected, what came back, and the
+likely mistake. When everything it can see is right it prints one line saying so; the hidden tests
+(run at grading time on freshly drawn inputs) decide the points.
+"""
+from __future__ import annotations
+
+import torch
+
+
+class CheckFailed(AssertionError):
+    """A visible check found a mistake; the message says which."""
+
+
+def fail(task: str, message: str) -> None:
+    raise CheckFailed(f"[{task}] {message}")
+
+
+def passed(task: str) -> None:
+    print(f"✓ {task}: the visible checks passed. "
+          "Hidden tests with fresh random inputs will grade it.")
+
+
+def expect_tensor(task: str, value, shape: tuple, what: str = "the result") -> torch.Tensor:
+    """Fail unless ``value`` is a plain ``torch.Tensor`` of ``shape``."""
+    if type(value) is not torch.Tensor and not isinstance(value, torch.nn.Parameter):
+        fail(task, f"{what} should be a torch.Tensor, but it is a {type(value).__name__}.")
+    if tuple(value.shape) != tuple(shape):
+        fail(task, f"{what} should have shape {tuple(shape)}, but it has shape {tuple(value.shape)}.")
+    if value.is_floating_point() and not torch.isfinite(value).all():
+        fail(task, f"{what} contains NaN or inf values.")
+    return value
+
+
+def is_close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-5, rtol: float = 1e-4) -> bool:
+    return a.shape == b.shape and torch.allclose(a.detach().double(), b.detach().double(),
+                                                 atol=atol, rtol=rtol)
+
+
+def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.detach().double() - b.detach().double()).abs().max())
