@@ -1,0 +1,43 @@
+# The course's commands. `make book` builds the site, `make test` runs the tests; both set
+# everything up first (tools/setup.sh). See README.md.
+PY      := .venv/bin/python
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+ASSIGNMENT  ?= 04_attention
+SUBMISSIONS ?= submissions
+
+.PHONY: setup book test test-fast assets release grade clean
+
+setup: .venv/.installed
+.venv/.installed: requirements.txt requirements-nodeps.txt pyproject.toml tools/setup.sh
+	bash tools/setup.sh
+
+## build the static site into _build/html, executing every page (cached: only changed pages rerun)
+book: setup
+	.venv/bin/jupyter-book build .
+
+## run every test (the book build and nbgrader grading included)
+test: setup
+	MPLBACKEND=Agg $(PY) -m pytest; rc=$$?; \
+	if [ $$rc = 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$rc
+
+## the quick tests only (no book build, no nbgrader grading)
+test-fast: setup
+	MPLBACKEND=Agg $(PY) -m pytest -m "not slow"
+
+## pre-train every model of the zoo into .cache/zoo (or $$TLCOURSE_CACHE)
+assets: setup
+	$(PY) -m tlcourse.zoo build
+
+## regenerate exercises/ from solutions/ with nbgrader
+release: setup
+	$(PY) -m autograder.release
+
+## grade a folder of submissions: make grade ASSIGNMENT=04_attention SUBMISSIONS=path/to/folder
+grade: setup
+	$(PY) -m autograder.grade $(ASSIGNMENT) $(SUBMISSIONS)
+
+clean:
+	rm -rf _build .cache/jupyter
