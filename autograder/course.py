@@ -22,6 +22,15 @@ def assignments() -> list[str]:
                   if p.is_dir() and (p / f"{p.name}.ipynb").exists())
 
 
+def graded_cells(assignment: str) -> list[str]:
+    """grade_ids of the graded (test) cells of an assignment, in notebook order."""
+    import nbformat
+
+    nb = nbformat.read(SOLUTIONS / assignment / f"{assignment}.ipynb", as_version=4)
+    return [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+            if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+
+
 def _environment() -> None:
     # nbgrader's gradebook shells out to `alembic`: it must be found next to this Python.
     bindir = str(Path(sys.executable).parent)

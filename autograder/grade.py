@@ -108,7 +108,7 @@ def grade(assignment: str, submissions: Path, work: Path | None = None,
             html = work / "feedback" / sid / assignment / f"{assignment}.html"
             r.feedback = str(html) if fb.get("success") and html.exists() else ""
         results.append(r)
-    write_csv(results, work / "grades" / f"{assignment}.csv")
+    write_csv(results, work / "grades" / f"{assignment}.csv", course.graded_cells(assignment))
     return results
 
 
@@ -119,9 +119,11 @@ def _first_error(log: str) -> str:
     return ""
 
 
-def write_csv(results: list[Result], path: Path) -> Path:
+def write_csv(results: list[Result], path: Path, order: list[str] | None = None) -> Path:
+    """One row per student, one column per graded cell (in notebook ``order`` when given)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tasks = sorted({t for r in results for t in r.max_scores})
+    seen = {t for r in results for t in r.max_scores}
+    tasks = [t for t in (order or []) if t in seen] + sorted(seen - set(order or []))
     maximum = {t: next(r.max_scores[t] for r in results if t in r.max_scores) for t in tasks}
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
