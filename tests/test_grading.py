@@ -50,6 +50,9 @@ def test_every_mutant_loses_its_task(graded):
         assert not r.error, f"{m.name}: {r.error}"
         assert m.test_cell in r.max_scores, f"{m.name}: no graded cell {m.test_cell}"
         assert r.scores[m.test_cell] == 0, f"{m.name} ({m.why}) kept the points of {m.test_cell}"
+        others = {t: s for t, s in r.scores.items() if t != m.test_cell}
+        assert others == {t: r.max_scores[t] for t in others}, \
+            f"{m.name} should cost only {m.test_cell}, got {r.scores}"
 
 
 def test_broken_notebook_gets_zero_and_a_message(graded):
