@@ -1,153 +1,201 @@
-"""Grade a folder of submitted notebooks with nbgrader: grades CSV + one feedback HTML per student.
+"""Grade every submission of an assignment: sandboxed, in parallel, resumable, into nbgrader's gradebook.
 
-    python -m autograder.grade 04_attention path/to/submissions [--work grading/]
+    python -m autograder.grade 04_attention path/to/submissions [--work grading/] [--workers 2]
+           [--timeout 120] [--scheduler tcp://host:8786] [--force] [--no-sandbox]
 
-``path/to/submissions`` holds either one notebook per student named after the student
-(``alice.ipynb``) or one folder per student (``alice/<anything>.ipynb``). Each submission is copied
-into nbgrader's layout, autograded (hidden tests restored from ``solutions/``), and given an HTML
-feedback file without the hidden tests' code. One submission that cannot be graded (broken JSON,
-a crash) gets a zero and a message; the batch goes on.
+``path/to/submissions`` is a folder (``alice.ipynb``, or ``alice/<anything>.ipynb``) or an LMS
+download (a folder or ``.zip`` with LMS file names; see :mod:`autograder.collect`).
 
-Writes ``<work>/grades/<assignment>.csv`` (one row per student, one column per graded task) and
-``<work>/feedback/<student>/<assignment>/<assignment>.html``.
+Each submission is graded by :func:`autograder.verdict.grade_notebook`: its code runs in its own
+sandbox (no network, no view of the course, the gradebook or other submissions, CPU/memory/process/
+disk limits, a wall-clock limit for the whole notebook) and the hidden tests run in the grader's
+own process against proxies. A result is saved as JSON the moment it is known, then recorded in
+nbgrader's gradebook by this process alone; a second run grades only what has no result yet
+(or whose file changed), so killing the grader loses nothing. With ``--scheduler`` the
+submissions are graded by the workers of a Dask cluster instead of local threads; give the
+gradebook a PostgreSQL ``db_url`` (``TLCOURSE_DB_URL``) when several graders share it.
+
+Outputs in the work folder: ``results/<assignment>/<student>.json``, ``gradebook.db``,
+``grades/<assignment>.csv`` and ``grades/<assignment>-lms.csv``,
+``feedback/<student>/<assignment>/<assignment>.html`` and ``summary/<assignment>.html``.
 """
 from __future__ import annotations
 
 import argparse
-import csv
-import re
-import shutil
-from dataclasses import dataclass, field
+import itertools
+import json
+import os
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import course
+# nbgrader's own SQLAlchemy usage warns on every submission; the warnings are not ours to fix.
+warnings.filterwarnings("ignore", message=".*not in session.*")
+
+from . import collect, course, export, feedback
+from .sandbox import Limits, isolation_available, sandbox_uid
+from .verdict import Result, Source, grade_notebook
+
+_uids = itertools.count()
+_uid_lock = threading.Lock()
 
 
-@dataclass
-class Result:
-    student: str
-    source: str
-    scores: dict[str, float] = field(default_factory=dict)   # grade cell id -> points
-    max_scores: dict[str, float] = field(default_factory=dict)
-    error: str = ""
-    feedback: str = ""
-
-    @property
-    def total(self) -> float:
-        return sum(self.scores.values())
+def _next_uid() -> int:
+    """A uid no other running sandbox of this machine uses (process limits count per uid)."""
+    with _uid_lock:
+        return sandbox_uid((os.getpid() * 64 + next(_uids)) % 4000)
 
 
-def student_id(path: Path, submissions: Path) -> str:
-    """``alice.ipynb`` -> alice; ``alice/whatever.ipynb`` -> alice (made safe for a folder name)."""
-    rel = path.relative_to(submissions)
-    raw = rel.stem if len(rel.parts) == 1 else rel.parts[0]
-    return re.sub(r"[^A-Za-z0-9_.@-]", "_", raw).strip(".") or "student"
+def grade_one(path: str, source_path: str, student: str, hide: list[str], limits: dict,
+              isolate: bool) -> dict:
+    """Grade one file; runs in a local thread or on a Dask worker. Returns the result as JSON."""
+    source = Source.load(Path(source_path))
+    result = grade_notebook(Path(path), source, student, hide=hide, limits=Limits(**limits),
+                            uid=_next_uid() if isolate else 0, isolate=isolate)
+    return result.to_json()
 
 
-def collect(assignment: str, submissions: Path, work: Path) -> tuple[dict[str, Path], list[str]]:
-    """Copy submissions into ``<work>/submitted/<student>/<assignment>/<assignment>.ipynb``.
-
-    Returns the students found and a list of problems (files skipped, and why)."""
-    submissions = Path(submissions)
-    if not submissions.is_dir():
-        raise SystemExit(f"no such folder of submissions: {submissions}")
-    found: dict[str, Path] = {}
-    problems = []
-    for nb in sorted(submissions.rglob("*.ipynb")):
-        if ".ipynb_checkpoints" in nb.parts:
-            continue
-        sid = student_id(nb, submissions)
-        if sid in found:
-            problems.append(f"{nb}: skipped, student '{sid}' already has {found[sid]}")
-            continue
-        found[sid] = nb
-    for sid, nb in found.items():
-        dest = work / "submitted" / sid / assignment
-        if dest.exists():
-            shutil.rmtree(dest)
-        dest.mkdir(parents=True)
-        shutil.copyfile(nb, dest / f"{assignment}.ipynb")
-    if not found:
-        problems.append(f"{submissions}: no .ipynb files found")
-    return found, problems
+def _save(result: Result, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{result.student}.json.tmp"
+    tmp.write_text(json.dumps(result.to_json()))
+    os.replace(tmp, folder / f"{result.student}.json")   # atomic: a result is whole or absent
 
 
-def _scores(api, assignment: str, sid: str, result: Result) -> None:
-    from nbgrader.api import Gradebook
+def record(gb, result: Result) -> None:
+    """Write one student's scores into nbgrader's gradebook (one transaction)."""
+    from nbgrader.api import MissingEntry
 
-    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
-        nb = gb.find_submission_notebook(assignment, assignment, sid)
-        for g in sorted(nb.grades, key=lambda g: g.name):
-            result.scores[g.name] = float(g.score or 0.0)
-            result.max_scores[g.name] = float(g.max_score)
+    aid = result.assignment
+    gb.update_or_create_student(result.student)
+    try:
+        gb.remove_submission(aid, result.student)
+    except MissingEntry:
+        pass
+    gb.add_submission(aid, result.student)
+    for gid, task in result.tasks.items():
+        grade = gb.find_grade(gid, aid, aid, result.student)
+        grade.auto_score = task.score
+    gb.db.commit()
 
 
-def grade(assignment: str, submissions: Path, work: Path | None = None,
-          progress: bool = True) -> list[Result]:
+def _executor(workers: int, scheduler: str | None):
+    if scheduler:
+        from distributed import Client
+
+        return Client(scheduler)
+    return ThreadPoolExecutor(max_workers=workers)
+
+
+def grade(assignment: str, submissions: Path, work: Path | None = None, workers: int | None = None,
+          limits: Limits | None = None, scheduler: str | None = None, isolate: bool | None = None,
+          force: bool = False, progress: bool = True) -> list[Result]:
     work = Path(work or course.DEFAULT_WORK).resolve()
     if assignment not in course.assignments():
         raise SystemExit(f"unknown assignment '{assignment}'; known: {', '.join(course.assignments())}")
-    api = course.api(work=work, release=work / "release")
-    found, problems = collect(assignment, submissions, work)
+    ok, why = isolation_available()
+    if isolate is None:
+        isolate = True
+    if isolate and not ok:
+        raise SystemExit(f"cannot sandbox submissions: {why}. Run as root on Linux, or pass "
+                         "--no-sandbox to grade WITHOUT isolation (only for code you trust).")
+    limits = limits or Limits()
+    workers = workers or os.cpu_count() or 1
+
+    found, problems = collect.collect(assignment, Path(submissions), work)
     for p in problems:
         print(f"warning: {p}")
-    # Records the assignment, its graded cells and hidden tests in the gradebook.
+    api = course.api(work=work, release=work / "release")
+    # Records the assignment, its graded cells and points in the gradebook.
     course.check(api.generate_assignment(assignment, force=True), f"preparing {assignment}")
+    source_path = course.SOLUTIONS / assignment / f"{assignment}.ipynb"
+    source = Source.load(source_path)
+    results_dir = work / "results" / assignment
+    hide = sorted({str(course.ROOT), str(work), str(Path(submissions).resolve()), "/root", "/home"})
 
-    results = []
-    for sid, src in tqdm(found.items(), desc=f"grading {assignment}", disable=not progress):
-        r = Result(student=sid, source=str(src))
-        out = api.autograde(assignment, sid, force=True, create=True)
-        if not out.get("success"):
-            r.error = _first_error(out.get("log", "")) or "autograding failed"
-        else:
-            _scores(api, assignment, sid, r)
-            fb = api.generate_feedback(assignment, sid, force=True)
-            html = work / "feedback" / sid / assignment / f"{assignment}.html"
-            r.feedback = str(html) if fb.get("success") and html.exists() else ""
-        results.append(r)
-    write_csv(results, work / "grades" / f"{assignment}.csv", course.graded_cells(assignment))
-    return results
+    results: dict[str, Result] = {}
+    todo = {}
+    for sid, path in found.items():
+        saved = results_dir / f"{sid}.json"
+        if saved.exists() and not force:
+            prior = Result.from_json(json.loads(saved.read_text()))
+            if prior.sha256 == collect.sha256(path):
+                results[sid] = prior
+                continue
+        todo[sid] = path
+
+    from nbgrader.api import Gradebook
+
+    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
+        for r in results.values():          # results of an earlier run: make sure they are in
+            record(gb, r)
+        if todo:
+            pool = _executor(workers, scheduler)
+            try:
+                futures = {pool.submit(grade_one, str(path), str(source_path), sid, hide,
+                                       asdict(limits), isolate): sid for sid, path in todo.items()}
+                done_iter = _as_completed(pool, futures, scheduler)
+                bar = tqdm(done_iter, total=len(futures), desc=f"grading {assignment}",
+                           disable=not progress)
+                for fut in bar:
+                    sid = futures[fut]
+                    try:
+                        r = Result.from_json(fut.result())
+                    except Exception as exc:  # the grader itself failed on this one
+                        r = Result(student=sid, assignment=assignment, status="error",
+                                   error=f"grader error: {type(exc).__name__}: {exc}")
+                    _save(r, results_dir)
+                    record(gb, r)
+                    results[sid] = r
+            finally:
+                pool.close() if scheduler else pool.shutdown(wait=True, cancel_futures=True)
+
+    ordered = [results[s] for s in sorted(results)]
+    for r in ordered:
+        feedback.write(r, source, work / "feedback" / r.student / assignment / f"{assignment}.html")
+    export.write_csv(ordered, source, work / "grades" / f"{assignment}.csv")
+    export.write_lms_csv(ordered, source, work / "grades" / f"{assignment}-lms.csv")
+    export.write_summary(ordered, source, work / "summary" / f"{assignment}.html")
+    return ordered
 
 
-def _first_error(log: str) -> str:
-    for line in log.splitlines():
-        if line.startswith("[ERROR]") and "Traceback" not in line:
-            return line.removeprefix("[ERROR]").strip()
-    return ""
+def _as_completed(pool, futures, scheduler):
+    if scheduler:
+        from distributed import as_completed as dask_completed
 
-
-def write_csv(results: list[Result], path: Path, order: list[str] | None = None) -> Path:
-    """One row per student, one column per graded cell (in notebook ``order`` when given)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    seen = {t for r in results for t in r.max_scores}
-    tasks = [t for t in (order or []) if t in seen] + sorted(seen - set(order or []))
-    maximum = {t: next(r.max_scores[t] for r in results if t in r.max_scores) for t in tasks}
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["student", *tasks, "total", "max_score", "status", "feedback"])
-        for r in results:
-            w.writerow([r.student, *(r.scores.get(t, 0.0) for t in tasks), r.total,
-                        sum(maximum.values()), r.error or "graded", r.feedback])
-    return path
+        return dask_completed(list(futures))
+    return as_completed(futures)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("assignment", help="assignment id, e.g. 04_attention")
-    parser.add_argument("submissions", type=Path, help="folder of submitted notebooks")
+    parser.add_argument("submissions", type=Path, help="folder or .zip of submitted notebooks")
     parser.add_argument("--work", type=Path, default=None,
                         help="grading work folder (default: $TLCOURSE_GRADING_DIR or grading/)")
+    parser.add_argument("--workers", type=int, default=None, help="parallel sandboxes (default: cores)")
+    parser.add_argument("--timeout", type=float, default=Limits.wall_s,
+                        help="seconds one submission may take in all (default: %(default)s)")
+    parser.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
+    parser.add_argument("--force", action="store_true", help="regrade even submissions already graded")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="grade without isolation (trusted code only)")
     args = parser.parse_args(argv)
-    results = grade(args.assignment, args.submissions, args.work)
+    limits = Limits(wall_s=args.timeout, cpu_s=int(max(args.timeout, 10)))
+    results = grade(args.assignment, args.submissions, args.work, args.workers, limits,
+                    args.scheduler, isolate=not args.no_sandbox, force=args.force)
     width = max([len(r.student) for r in results] + [7])
     for r in results:
-        status = r.error or f"{r.total:g} / {sum(r.max_scores.values()):g}"
+        status = r.error if r.status == "error" else \
+            f"{r.total:g} / {sum(t.max_score for t in r.tasks.values()):g}" + (f"  ({r.error})" if r.error else "")
         print(f"{r.student:<{width}}  {status}")
     work = Path(args.work or course.DEFAULT_WORK)
-    print(f"grades: {work / 'grades' / (args.assignment + '.csv')}")
+    print(f"grades: {work / 'grades' / (args.assignment + '.csv')}\n"
+          f"summary: {work / 'summary' / (args.assignment + '.html')}")
 
 
 if __name__ == "__main__":

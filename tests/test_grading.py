@@ -1,69 +1,132 @@
-"""Grading through real nbgrader: the solution scores full marks, the untouched release scores
-zero, every mutant loses the points of its task, and a broken notebook does not stop the batch."""
+"""Grading end to end, on the reference solution, the untouched release, every mutant and a
+broken file: through the course's sandboxed grader (``autograder.grade``) and, as the baseline,
+through stock ``nbgrader autograde`` (``autograder.stock``)."""
 import csv
 
 import pytest
 
-from autograder import course, grade
+from autograder import course, grade, stock
 from autograder.mutants import load
+from autograder.sandbox import isolation_available
 from autograder.submissions import filled, release_notebook, write
 
 pytestmark = pytest.mark.slow
+ASSIGNMENTS = course.assignments()
 
 
-@pytest.fixture(scope="module", params=course.assignments())
-def graded(request, tmp_path_factory):
-    assignment = request.param
-    subs = tmp_path_factory.mktemp("submissions")
-    write(filled(assignment), subs / "solution.ipynb")
-    write(release_notebook(assignment), subs / "release.ipynb")
+def _submissions(assignment, folder):
+    write(filled(assignment), folder / "solution.ipynb")
+    write(release_notebook(assignment), folder / "release.ipynb")
     for m in load(assignment):
-        write(filled(assignment, m), subs / f"mutant-{m.name}.ipynb")
-    (subs / "broken.ipynb").write_text('{"cells": [ this is not json')
+        write(filled(assignment, m), folder / f"mutant-{m.name}.ipynb")
+    (folder / "broken.ipynb").write_text('{"cells": [ this is not json')
+    return folder
+
+
+@pytest.fixture(scope="module", params=ASSIGNMENTS)
+def graded(request, tmp_path_factory):
+    ok, why = isolation_available()
+    if not ok:
+        pytest.skip(f"sandboxed grading unavailable here: {why}")
+    assignment = request.param
+    subs = _submissions(assignment, tmp_path_factory.mktemp("submissions"))
     work = tmp_path_factory.mktemp("work")
     results = {r.student: r for r in grade.grade(assignment, subs, work, progress=False)}
-    with open(work / "grades" / f"{assignment}.csv") as f:
-        rows = {row["student"]: row for row in csv.DictReader(f)}
-    return assignment, results, rows
+    return assignment, results, work
+
+
+@pytest.fixture(scope="module", params=ASSIGNMENTS)
+def stock_graded(request, tmp_path_factory):
+    assignment = request.param
+    subs = _submissions(assignment, tmp_path_factory.mktemp("submissions"))
+    results = {r.student: r for r in stock.grade(assignment, subs, tmp_path_factory.mktemp("w"),
+                                                 progress=False)}
+    return assignment, results
+
+
+def _max(source_tasks):
+    return sum(source_tasks.values())
 
 
 def test_solution_scores_full_marks(graded):
-    _, results, rows = graded
+    _, results, _ = graded
     r = results["solution"]
-    assert not r.error and r.max_scores
-    assert r.scores == r.max_scores, r.scores
-    assert float(rows["solution"]["total"]) == float(rows["solution"]["max_score"]) > 0
+    assert r.status == "graded" and r.tasks
+    assert all(t.score == t.max_score for t in r.tasks.values()), r.tasks
+    assert all(t.visible is None for t in r.tasks.values())
 
 
 def test_untouched_release_scores_zero(graded):
-    _, results, rows = graded
-    assert not results["release"].error
-    assert results["release"].total == 0 and float(rows["release"]["total"]) == 0
+    _, results, _ = graded
+    r = results["release"]
+    assert r.status == "graded" and r.total == 0
+    assert all("NotImplementedError" in t.message for t in r.tasks.values())
 
 
-def test_every_mutant_loses_its_task(graded):
+def test_every_mutant_loses_points_of_its_task_only(graded):
     assignment, results, _ = graded
     mutants = load(assignment)
     assert mutants, f"{assignment} has no mutants in autograder/mutants/"
     for m in mutants:
         r = results[f"mutant-{m.name}"]
-        assert not r.error, f"{m.name}: {r.error}"
-        assert m.test_cell in r.max_scores, f"{m.name}: no graded cell {m.test_cell}"
-        assert r.scores[m.test_cell] == 0, f"{m.name} ({m.why}) kept the points of {m.test_cell}"
-        others = {t: s for t, s in r.scores.items() if t != m.test_cell}
-        assert others == {t: r.max_scores[t] for t in others}, \
-            f"{m.name} should cost only {m.test_cell}, got {r.scores}"
+        assert r.status == "graded", f"{m.name}: {r.error}"
+        assert m.test_cell in r.tasks, f"{m.name}: no graded cell {m.test_cell}"
+        task = r.tasks[m.test_cell]
+        assert task.score < task.max_score, f"{m.name} ({m.why}) kept all of {m.test_cell}"
+        assert task.message, f"{m.name}: a failing task must say why"
+        others = {g: t.score for g, t in r.tasks.items() if g != m.test_cell}
+        assert others == {g: r.tasks[g].max_score for g in others}, f"{m.name}: {others}"
 
 
 def test_broken_notebook_gets_zero_and_a_message(graded):
-    _, results, rows = graded
-    assert results["broken"].error and results["broken"].total == 0
-    assert rows["broken"]["status"] != "graded" and float(rows["broken"]["total"]) == 0
-    assert rows["solution"]["status"] == "graded"
-
-
-def test_feedback_is_written_without_hidden_tests(graded):
     _, results, _ = graded
-    html = open(results["solution"].feedback).read()
-    assert "BEGIN HIDDEN TESTS" not in html and "torch.seed()" not in html
-    assert "check_" in html  # the visible checks are shown
+    r = results["broken"]
+    assert r.status == "error" and r.total == 0 and "not a readable Jupyter notebook" in r.error
+
+
+def test_grades_reach_nbgraders_gradebook_and_csvs(graded):
+    from nbgrader.api import Gradebook
+
+    assignment, results, work = graded
+    with Gradebook("sqlite:///" + str(work / "gradebook.db"), "tlcourse") as gb:
+        for sid, r in results.items():
+            nb = gb.find_submission_notebook(assignment, assignment, sid)
+            assert {g.name: g.score for g in nb.grades} == {g: t.score for g, t in r.tasks.items()}
+    with open(work / "grades" / f"{assignment}.csv") as f:
+        rows = {row["student"]: row for row in csv.DictReader(f)}
+    assert float(rows["solution"]["total"]) == float(rows["solution"]["max_score"]) > 0
+    assert float(rows["release"]["total"]) == 0 and rows["broken"]["status"] == "error"
+    with open(work / "grades" / f"{assignment}-lms.csv") as f:
+        assert len(list(csv.DictReader(f))) == len(results)
+    assert (work / "summary" / f"{assignment}.html").read_text().count("<img") == len(results["solution"].tasks)
+
+
+def test_feedback_shows_points_and_messages_never_hidden_tests(graded):
+    assignment, results, work = graded
+    from autograder.verdict import Source
+
+    source = Source.load(course.SOLUTIONS / assignment / f"{assignment}.ipynb")
+    hidden_lines = {line.strip() for t in source.tasks.values() for line in t.hidden.splitlines()
+                    if len(line.strip()) > 25}
+    for sid, r in results.items():
+        html = (work / "feedback" / sid / assignment / f"{assignment}.html").read_text()
+        assert f"{r.total:g} / " in html
+        assert "BEGIN HIDDEN TESTS" not in html and "Traceback" not in html
+        leaked = [line for line in hidden_lines if line in html]
+        assert not leaked, f"{sid}: hidden test code in feedback: {leaked[:2]}"
+        for t in r.tasks.values():
+            if t.message:
+                assert t.message[:40].replace("<", "&lt;").replace(">", "&gt;") in html
+
+
+def test_stock_nbgrader_agrees_on_solution_release_and_mutants(stock_graded):
+    """The baseline: real `nbgrader autograde` also gives the solution full marks, the release
+    zero, and takes points from every mutant's task."""
+    assignment, results = stock_graded
+    sol = results["solution"]
+    assert not sol.error and sol.scores == sol.max_scores
+    assert results["release"].total == 0
+    for m in load(assignment):
+        r = results[f"mutant-{m.name}"]
+        assert r.scores[m.test_cell] < r.max_scores[m.test_cell], m.name
+    assert results["broken"].error

@@ -41,3 +41,17 @@ def is_close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-5, rtol: float =
 
 def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.detach().double() - b.detach().double()).abs().max())
+
+
+def run_tests(namespace: dict) -> None:
+    """Run every ``test_*`` function of a hidden-test block, when it runs in a notebook.
+
+    The course's grader runs each ``test_*`` function itself, in its own process, for partial
+    credit (its namespace is named ``__grader__``, where this does nothing); anywhere else (stock
+    nbgrader, Jupyter) this line is what runs them.
+    """
+    if namespace.get("__name__") == "__grader__":
+        return
+    for name, fn in list(namespace.items()):
+        if name.startswith("test_") and callable(fn):
+            fn()

@@ -113,11 +113,11 @@ def check_causal_mask(fn) -> None:
 # --------------------------------------------------------------------------- task 4
 def copy_from_torch(mine: nn.Module, ref: nn.MultiheadAttention) -> None:
     """Give ``mine`` (with ``qkv`` and ``out`` Linear layers) the weights of a torch MHA."""
-    with torch.no_grad():
-        mine.qkv.weight.copy_(ref.in_proj_weight)
-        mine.qkv.bias.copy_(ref.in_proj_bias)
-        mine.out.weight.copy_(ref.out_proj.weight)
-        mine.out.bias.copy_(ref.out_proj.bias)
+    # load_state_dict works on a real module and on the grader's proxy to a student's module
+    mine.load_state_dict({"qkv.weight": ref.in_proj_weight.detach(),
+                          "qkv.bias": ref.in_proj_bias.detach(),
+                          "out.weight": ref.out_proj.weight.detach(),
+                          "out.bias": ref.out_proj.bias.detach()})
 
 
 def torch_mha_output(ref: nn.MultiheadAttention, x: torch.Tensor, mask=None) -> torch.Tensor:

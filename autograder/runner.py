@@ -1,0 +1,266 @@
+"""The student side of grading: runs ONE submission's code inside the sandbox and answers calls.
+
+This file is executed as a program (``python runner.py``) by :mod:`autograder.sandbox`, inside new
+mount, network and PID namespaces. It imports only the standard library and torch, because it is
+the part of the grader that student code shares a process with: nothing it computes is trusted.
+
+Steps, in order:
+
+1. read the job (a frame on stdin): the cells to run, the sandbox settings;
+2. while still privileged: hide the course, the gradebook, other submissions and the home folders
+   behind empty tmpfs mounts, keeping only the Python installation and the course library visible;
+   give the process a private, size-limited ``/tmp``;
+3. import torch (before dropping privileges, so the import is not slowed by limits), then drop to
+   an unprivileged uid with no capabilities, set resource limits (CPU, memory, processes, file
+   size, open files), and point file descriptors 1 and 2 at a log file;
+4. run the cells: setup, the student's answers and extra cells, the visible checks; report each
+   cell's error message and printed output;
+5. serve calls from the trusted grader: call a function or class the student defined, call a
+   method of an object it returned, with plain values and tensors in and out.
+
+Wire format: each frame is an 8-byte big-endian length and a ``torch.save`` payload made only of
+plain types (tensors, numbers, strings, None, lists, tuples, dicts). The trusted side reads frames
+with ``torch.load(weights_only=True)``, which refuses anything else, so a student object can never
+reach the grader: a tensor subclass or an object with a custom ``__eq__`` arrives as a description.
+"""
+from __future__ import annotations
+
+import collections
+import ctypes
+import io
+import json
+import os
+import resource
+import struct
+import sys
+import traceback
+
+MAX_FRAME = 256 * 2**20
+MAX_TEXT = 20_000
+
+# --------------------------------------------------------------------------- framing
+_IN = _OUT = None
+
+
+def _read_exact(fd: int, n: int) -> bytes:
+    chunks = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def recv():
+    import torch
+
+    (n,) = struct.unpack(">Q", _read_exact(_IN, 8))
+    if n > MAX_FRAME:
+        raise ValueError("frame too large")
+    return torch.load(io.BytesIO(_read_exact(_IN, n)), weights_only=True)
+
+
+def send(obj) -> None:
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    data = buf.getvalue()
+    os.write(_OUT, struct.pack(">Q", len(data)))
+    view = memoryview(data)
+    while view:
+        view = view[os.write(_OUT, view):]
+
+
+# --------------------------------------------------------------------------- isolation
+_libc = ctypes.CDLL(None, use_errno=True)
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
+MNT_DETACH = 2
+PR_SET_NO_NEW_PRIVS = 38
+
+
+def _mount(src, target, fstype, flags, data=None) -> None:
+    enc = lambda s: None if s is None else str(s).encode()  # noqa: E731
+    if _libc.mount(enc(src), enc(target), enc(fstype), flags, enc(data)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {src} on {target}: {os.strerror(err)}")
+
+
+def isolate_filesystem(hide: list[str], keep: list[str], tmp_mb: int) -> None:
+    """Cover every ``hide`` folder with an empty tmpfs, then bind ``keep`` paths back in."""
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    _mount("tmpfs", "/mnt", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+    staged = []
+    for i, path in enumerate(p for p in keep if os.path.exists(p)):
+        target = f"/mnt/{i}"
+        os.makedirs(target) if os.path.isdir(path) else open(target, "w").close()
+        _mount(path, target, None, MS_BIND | MS_REC)
+        staged.append((path, target))
+    for path in hide:
+        if os.path.isdir(path):
+            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+    for path, target in staged:
+        if not os.path.exists(path):  # recreate the mount point inside the covering tmpfs
+            parent = os.path.dirname(path)
+            os.makedirs(parent, exist_ok=True)
+            os.makedirs(path) if os.path.isdir(target) else open(path, "w").close()
+        _mount(target, path, None, MS_BIND | MS_REC)
+        _mount(None, path, None, MS_BIND | MS_REC | MS_RDONLY | 32)  # 32 = MS_REMOUNT
+    for _, target in staged:
+        _libc.umount2(target.encode(), MNT_DETACH)
+    _libc.umount2(b"/mnt", MNT_DETACH)
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
+
+
+def drop_privileges(uid: int) -> None:
+    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    if os.geteuid() == 0 and uid:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+
+
+def set_limits(limits: dict) -> None:
+    for name, value in limits.items():
+        res = getattr(resource, name)
+        resource.setrlimit(res, (value, value))
+
+
+# --------------------------------------------------------------------------- running cells
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "\n... (output cut)"
+
+
+def _error_message(exc: BaseException) -> str:
+    """``ExcType: message`` plus the last frame in student code (no grader internals)."""
+    if type(exc).__name__ == "CheckFailed":  # a visible check's message says it all
+        return _short(str(exc))
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith("<cell")]
+    where = f" (line {frames[-1].lineno} of {frames[-1].filename[1:-1]})" if frames else ""
+    return _short(f"{type(exc).__name__}: {exc}{where}")
+
+
+def run_cells(cells: list[dict], ns: dict) -> list[dict]:
+    import contextlib
+
+    results = []
+    for cell in cells:
+        out = io.StringIO()
+        error = None
+        try:
+            code = compile(cell["source"], f"<cell {cell['id']}>", "exec")
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                exec(code, ns)
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt too: keep going
+            error = _error_message(exc)
+        results.append({"id": cell["id"], "error": error, "output": _short(out.getvalue())})
+    return results
+
+
+# --------------------------------------------------------------------------- serving calls
+_objects: dict[int, object] = {}
+
+
+def plain(value, depth: int = 0):
+    """A plain copy of ``value`` for the wire, or a reference to an object kept here."""
+    import torch
+
+    if depth > 20:
+        raise ValueError("value nested too deeply")
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if type(value) is torch.Tensor or type(value) is torch.nn.Parameter:
+        return value.detach().clone().contiguous()
+    if type(value) in (list, tuple):
+        return type(value)(plain(v, depth + 1) for v in value)
+    if type(value) in (dict, collections.OrderedDict) and all(type(k) is str for k in value):
+        return {k: plain(v, depth + 1) for k, v in value.items()}
+    if type(value) in (torch.dtype, torch.Size):
+        return {"__kind__": "repr", "repr": repr(value)} if type(value) is torch.dtype else tuple(value)
+    _objects[id(value)] = value
+    return {"__kind__": "ref", "ref": id(value), "type": type(value).__name__}
+
+
+def unplain(value):
+    if type(value) is dict and value.get("__kind__") == "ref":
+        return _objects[value["ref"]]
+    if type(value) in (list, tuple):
+        return type(value)(unplain(v) for v in value)
+    if type(value) is dict:
+        return {k: unplain(v) for k, v in value.items()}
+    return value
+
+
+def describe(ns: dict) -> dict:
+    """Names the student's code defined: functions and classes (what the tests may call)."""
+    kinds = {}
+    for name, value in ns.items():
+        if name.startswith("__"):
+            continue
+        if isinstance(value, type):
+            kinds[name] = "class"
+        elif callable(value):
+            kinds[name] = "function"
+    return kinds
+
+
+def serve(ns: dict) -> None:
+    while True:
+        try:
+            request = recv()
+        except EOFError:
+            return
+        op = request.get("op")
+        try:
+            if op == "close":
+                return
+            if op == "call":
+                target = ns[request["name"]] if "name" in request else _objects[request["ref"]]
+                if request.get("method"):
+                    target = getattr(target, request["method"])
+                result = target(*unplain(request["args"]), **unplain(request["kwargs"]))
+                send({"ok": True, "value": plain(result)})
+            else:
+                send({"ok": False, "error": f"unknown request {op!r}"})
+        except BaseException as exc:
+            try:
+                send({"ok": False, "error": _error_message(exc)})
+            except BaseException:
+                return
+
+
+# --------------------------------------------------------------------------- main
+def main() -> None:
+    global _IN, _OUT
+    # The grader talks on private descriptors; fds 0-2 are given to the student's code.
+    _IN, _OUT = os.dup(0), os.dup(1)
+    os.set_inheritable(_IN, False)
+    os.set_inheritable(_OUT, False)
+    (n,) = struct.unpack(">Q", _read_exact(_IN, 8))
+    job = json.loads(_read_exact(_IN, n))
+    if job.get("isolate"):
+        isolate_filesystem(job["hide"], job["keep"], job["tmp_mb"])
+    os.makedirs("/tmp/work", exist_ok=True)
+    os.chdir("/tmp/work")
+    sys.path[:] = [p for p in sys.path if p and os.path.isdir(p)]
+    import torch  # noqa: F401  (imported while unconstrained; the cells import it again cheaply)
+
+    torch.set_num_threads(1)
+    os.chmod("/tmp/work", 0o777)
+    drop_privileges(job.get("uid", 0))
+    set_limits({k: int(v) for k, v in job["rlimits"].items()})
+    log = os.open("/tmp/output.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    ns: dict = {"__name__": "__main__"}
+    cells = run_cells(job["cells"], ns)
+    send({"ok": True, "cells": cells, "names": describe(ns)})
+    serve(ns)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,276 @@
+"""Grade one submission: run it in the sandbox, then judge it in a trusted context.
+
+The source notebook (``solutions/``) is the authority on what a submission contains: its setup
+cells, its graded cells (the visible check, then the hidden tests) and the ids of the answer cells.
+From the student's notebook only the answer cells (by nbgrader ``grade_id``) and any extra code cells
+are taken; locked cells come from the source, so deleting, editing or reordering them changes
+nothing.
+
+1. The sandbox runs: the source's setup cells, the student's answers and extra cells, and each
+   task's visible check (its message is feedback, never a verdict).
+2. The grader runs each task's hidden tests *in its own process*, in a namespace made from the
+   source's setup cell, where every function or class the student defined is a
+   :class:`~autograder.sandbox.Remote` proxy. Only plain tensors and numbers come back, so the
+   student's code cannot patch the comparisons, return an object equal to everything, or see the
+   tests.
+3. A hidden-test block that defines ``test_*`` functions earns partial credit: the task's points
+   times the fraction of those functions that pass. A block without them is one test.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .sandbox import Limits, Sandbox, SandboxError, StudentError
+
+HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*\n(.*?)^[ \t]*### END HIDDEN TESTS[ \t]*$",
+                    re.S | re.M)
+MAX_NOTEBOOK_MB = 200
+
+
+class BadSubmission(ValueError):
+    """The file cannot be read as a notebook; the message says why, in plain words."""
+
+
+# --------------------------------------------------------------------------- the source
+@dataclass
+class Task:
+    grade_id: str            # id of the graded cell
+    points: float
+    visible: str             # the visible check code (runs in the sandbox)
+    hidden: str              # the hidden tests (run by the grader)
+    answer: str | None       # grade_id of the answer cell just before it
+
+
+@dataclass
+class Source:
+    """What the grader needs from an assignment's source notebook."""
+    name: str
+    setup: list[tuple[str, str]]           # (id, code) of locked, non-graded code cells
+    order: list[tuple[str, str]]           # ("setup"|"answer"|"task", id) in notebook order
+    answers: dict[str, str]                # answer grade_id -> stub-free reference (unused by grading)
+    tasks: dict[str, Task]
+
+    @classmethod
+    def load(cls, path: Path) -> "Source":
+        nb = nbformat.read(path, as_version=4)
+        setup, order, answers, tasks = [], [], {}, {}
+        last_answer = None
+        for cell in nb.cells:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            gid = meta.get("grade_id")
+            if cell.cell_type != "code" or not gid:
+                continue
+            if meta.get("solution"):
+                answers[gid] = cell.source
+                order.append(("answer", gid))
+                last_answer = gid
+            elif meta.get("grade"):
+                m = HIDDEN.search(cell.source)
+                if not m or not m.group(1).strip():
+                    raise ValueError(f"{path}: graded cell {gid} has no hidden tests: every task "
+                                     "needs them (the visible check alone cannot be trusted)")
+                visible = cell.source[:m.start()].rstrip()
+                tasks[gid] = Task(gid, float(meta.get("points", 0)), visible, m.group(1), last_answer)
+                order.append(("task", gid))
+            else:
+                setup.append((gid, cell.source))
+                order.append(("setup", gid))
+        return cls(path.stem, setup, order, answers, tasks)
+
+
+# --------------------------------------------------------------------------- the submission
+def read_submission(path: Path):
+    """The student's notebook, or :class:`BadSubmission` saying what is wrong with the file."""
+    size = path.stat().st_size
+    if size == 0:
+        raise BadSubmission("the file is empty")
+    if size > MAX_NOTEBOOK_MB * 2**20:
+        raise BadSubmission(f"the file is {size / 2**20:.0f} MB, over the {MAX_NOTEBOOK_MB} MB "
+                            "limit: clear the outputs (Kernel > Restart & Clear Output) and resubmit")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadSubmission(f"the file is not UTF-8 text (byte {e.start}): it is not a notebook "
+                            "saved by Jupyter") from None
+    try:
+        nb = nbformat.reads(text, as_version=4)
+    except Exception as e:  # nbformat raises several types for JSON and schema errors
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise BadSubmission(f"the file is not a readable Jupyter notebook ({first[:200]})") from None
+    if not isinstance(nb.get("cells"), list):
+        raise BadSubmission("the notebook has no list of cells")
+    return nb
+
+
+def student_cells(nb, source: Source) -> tuple[dict[str, str], dict[str, list[str]], list[str]]:
+    """From the student's notebook: answers by grade_id, extra code cells attached to the
+    nbgrader cell before them, and notes on anything odd (deleted or duplicated cells)."""
+    answers, extra, notes = {}, {}, []
+    anchor = None
+    known = {gid for _, gid in source.order}
+    for cell in nb.cells:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        src = cell.get("source", "")
+        src = "".join(src) if isinstance(src, list) else str(src)
+        gid = (cell.get("metadata") or {}).get("nbgrader", {}).get("grade_id") \
+            if isinstance(cell.get("metadata"), dict) else None
+        if gid in source.answers:
+            if gid in answers:
+                notes.append(f"answer cell {gid} appears twice: the first one was graded")
+            else:
+                answers[gid] = src
+            anchor = gid
+        elif gid in known:
+            anchor = gid      # a locked cell: the source's version is used
+        elif src.strip():
+            extra.setdefault(anchor or "", []).append(src)
+    for gid in source.answers:
+        if gid not in answers:
+            notes.append(f"answer cell {gid} is missing from the notebook (deleted?)")
+    return answers, extra, notes
+
+
+def sandbox_cells(source: Source, answers: dict, extra: dict) -> list[dict]:
+    cells = [{"id": f"extra-{i}", "source": s} for i, s in enumerate(extra.get("", []))]
+    for kind, gid in source.order:
+        if kind == "setup":
+            cells.append({"id": gid, "source": dict(source.setup)[gid]})
+        elif kind == "answer":
+            cells.append({"id": gid, "source": answers.get(gid, "")})
+        else:
+            cells.append({"id": gid, "source": source.tasks[gid].visible})
+        cells += [{"id": f"{gid}-extra-{i}", "source": s} for i, s in enumerate(extra.get(gid, []))]
+    return cells
+
+
+# --------------------------------------------------------------------------- the verdict
+@dataclass
+class TaskResult:
+    score: float
+    max_score: float
+    passed: int
+    total: int
+    visible: str | None = None     # the visible check's complaint, if any (from the sandbox)
+    message: str = ""              # why hidden tests failed, in plain words
+
+
+@dataclass
+class Result:
+    student: str
+    assignment: str
+    sha256: str = ""
+    status: str = "graded"          # graded | error
+    error: str = ""
+    notes: list[str] = field(default_factory=list)
+    tasks: dict[str, TaskResult] = field(default_factory=dict)
+    cells: list[dict] = field(default_factory=list)   # the sandbox's per-cell errors and output
+    answers: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return sum(t.score for t in self.tasks.values())
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Result":
+        d = dict(d)
+        d["tasks"] = {k: TaskResult(**v) for k, v in d.get("tasks", {}).items()}
+        return cls(**d)
+
+
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, StudentError):
+        if str(exc).startswith("NotImplementedError"):
+            return "not answered yet: the answer cell still raises NotImplementedError"
+        return f"your code raised {exc}"
+    if isinstance(exc, SandboxError):
+        return str(exc)
+    if isinstance(exc, AssertionError):
+        return str(exc) or "the result differs from the reference on freshly drawn inputs"
+    if isinstance(exc, TypeError) and "submission" in str(exc):
+        return f"your code returned the wrong kind of value ({exc})"
+    return f"a hidden test could not use your code ({type(exc).__name__}: {exc})"
+
+
+def _hidden_tests(code: str, ns: dict) -> list[tuple[str, object]]:
+    """The hidden block's ``test_*`` functions, or the whole block as one test."""
+    compiled = compile(code, "<hidden tests>", "exec")
+    names = re.findall(r"^def (test_\w+)\s*\(", code, re.M)
+    if not names:
+        return [("hidden tests", lambda: exec(compiled, ns))]
+    exec(compiled, ns)
+    return [(n, ns[n]) for n in dict.fromkeys(names)]
+
+
+def judge(source: Source, box: Sandbox, ready: dict) -> dict[str, TaskResult]:
+    """Run every task's hidden tests in a fresh trusted namespace with proxies to the student."""
+    ns: dict = {"__name__": "__grader__"}
+    for _, code in source.setup:
+        exec(compile(code, "<setup>", "exec"), ns)
+    for name, proxy in box.proxies().items():
+        if name not in ns:
+            ns[name] = proxy
+    cell_errors = {c["id"]: c["error"] for c in ready.get("cells", [])}
+    results = {}
+    for gid, task in source.tasks.items():
+        passed, messages = 0, []
+        try:  # each task in its own copy: one task's helpers never leak into the next
+            tests = _hidden_tests(task.hidden, dict(ns))
+        except BaseException as exc:  # a hidden block that fails at definition time
+            tests, messages = [], [_failure(exc)]
+        for _, test in tests:
+            try:
+                test()
+                passed += 1
+            except BaseException as exc:
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                messages.append(_failure(exc))
+        total = max(len(tests), 1)
+        results[gid] = TaskResult(
+            score=round(task.points * passed / total, 4), max_score=task.points,
+            passed=passed, total=total, visible=cell_errors.get(gid),
+            message=messages[0] if messages else "")
+    return results
+
+
+def grade_notebook(path: Path, source: Source, student: str, hide: list[str],
+                   limits: Limits | None = None, uid: int = 0, isolate: bool = True) -> Result:
+    """Grade one submitted notebook. Never raises for a bad submission: it becomes the result."""
+    start = time.perf_counter()
+    result = Result(student=student, assignment=source.name)
+    try:
+        result.sha256 = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        nb = read_submission(Path(path))
+    except (BadSubmission, OSError) as exc:
+        result.status, result.error = "error", str(exc)
+        result.tasks = {g: TaskResult(0.0, t.points, 0, 1, message=str(exc))
+                        for g, t in source.tasks.items()}
+        return result
+    answers, extra, result.notes = student_cells(nb, source)
+    result.answers = answers
+    box = Sandbox(sandbox_cells(source, answers, extra), hide=hide, limits=limits or Limits(),
+                  uid=uid, isolate=isolate)
+    try:
+        ready = box.start()
+        result.cells = ready.get("cells", [])
+        result.tasks = judge(source, box, ready)
+    except SandboxError as exc:
+        result.error = str(exc)
+        result.tasks = {g: TaskResult(0.0, t.points, 0, 1, message=str(exc))
+                        for g, t in source.tasks.items()}
+    finally:
+        box.close()
+    result.seconds = round(time.perf_counter() - start, 2)
+    return result
