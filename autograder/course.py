@@ -40,7 +40,7 @@ def _environment() -> None:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-def config(work: Path | None = None, release: Path | None = None):
+def config(work: Path | None = None, release: Path | None = None, db_url: str | None = None):
     """nbgrader's configuration (``autograder/nbgrader_config.py``), with its work folder
     (submissions, autograded, feedback, gradebook) and release folder optionally moved."""
     from traitlets.config.loader import PyFileConfigLoader
@@ -52,14 +52,16 @@ def config(work: Path | None = None, release: Path | None = None):
     cfg = PyFileConfigLoader("nbgrader_config.py", path=str(AUTOGRADER)).load_config()
     if release is not None:
         cfg.CourseDirectory.release_directory = str(Path(release).resolve())
+    if db_url:
+        cfg.CourseDirectory.db_url = db_url
     return cfg
 
 
-def api(work: Path | None = None, release: Path | None = None):
+def api(work: Path | None = None, release: Path | None = None, db_url: str | None = None):
     """An ``nbgrader.apps.NbGraderAPI`` for this course."""
     from nbgrader.apps import NbGraderAPI
 
-    return NbGraderAPI(config=config(work, release))
+    return NbGraderAPI(config=config(work, release, db_url))
 
 
 class NbgraderFailed(RuntimeError):

@@ -25,6 +25,7 @@ import argparse
 import itertools
 import json
 import os
+import secrets
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -51,12 +52,24 @@ def _next_uid() -> int:
 
 
 def grade_one(path: str, source_path: str, student: str, hide: list[str], limits: dict,
-              isolate: bool) -> dict:
+              isolate: bool, secret: str) -> dict:
     """Grade one file; runs in a local thread or on a Dask worker. Returns the result as JSON."""
     source = Source.load(Path(source_path))
     result = grade_notebook(Path(path), source, student, hide=hide, limits=Limits(**limits),
-                            uid=_next_uid() if isolate else 0, isolate=isolate)
+                            uid=_next_uid() if isolate else 0, isolate=isolate, secret=secret)
     return result.to_json()
+
+
+def grading_secret(work: Path) -> str:
+    """A random secret kept in the work folder (never visible to submissions): it seeds the hidden
+    tests' inputs, so they cannot be known in advance, yet re-grading gives the same grades."""
+    path = work / ".grading-secret"
+    if not path.exists():
+        tmp = work / f".grading-secret.{os.getpid()}"
+        tmp.write_text(secrets.token_hex(16))
+        tmp.chmod(0o600)
+        os.replace(tmp, path)
+    return path.read_text().strip()
 
 
 def _save(result: Result, folder: Path) -> None:
@@ -93,7 +106,7 @@ def _executor(workers: int, scheduler: str | None):
 
 def grade(assignment: str, submissions: Path, work: Path | None = None, workers: int | None = None,
           limits: Limits | None = None, scheduler: str | None = None, isolate: bool | None = None,
-          force: bool = False, progress: bool = True) -> list[Result]:
+          force: bool = False, progress: bool = True, db_url: str | None = None) -> list[Result]:
     work = Path(work or course.DEFAULT_WORK).resolve()
     if assignment not in course.assignments():
         raise SystemExit(f"unknown assignment '{assignment}'; known: {', '.join(course.assignments())}")
@@ -109,7 +122,7 @@ def grade(assignment: str, submissions: Path, work: Path | None = None, workers:
     found, problems = collect.collect(assignment, Path(submissions), work)
     for p in problems:
         print(f"warning: {p}")
-    api = course.api(work=work, release=work / "release")
+    api = course.api(work=work, release=work / "release", db_url=db_url)
     # Records the assignment, its graded cells and points in the gradebook.
     course.check(api.generate_assignment(assignment, force=True), f"preparing {assignment}")
     source_path = course.SOLUTIONS / assignment / f"{assignment}.ipynb"
@@ -136,8 +149,10 @@ def grade(assignment: str, submissions: Path, work: Path | None = None, workers:
         if todo:
             pool = _executor(workers, scheduler)
             try:
+                secret = grading_secret(work)
                 futures = {pool.submit(grade_one, str(path), str(source_path), sid, hide,
-                                       asdict(limits), isolate): sid for sid, path in todo.items()}
+                                       asdict(limits), isolate, secret): sid
+                           for sid, path in todo.items()}
                 done_iter = _as_completed(pool, futures, scheduler)
                 bar = tqdm(done_iter, total=len(futures), desc=f"grading {assignment}",
                            disable=not progress)
@@ -181,13 +196,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout", type=float, default=Limits.wall_s,
                         help="seconds one submission may take in all (default: %(default)s)")
     parser.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
+    parser.add_argument("--db-url", default=None,
+                        help="gradebook URL, e.g. postgresql+psycopg://user@host/db "
+                             "(default: $TLCOURSE_DB_URL or SQLite in the work folder)")
     parser.add_argument("--force", action="store_true", help="regrade even submissions already graded")
     parser.add_argument("--no-sandbox", action="store_true",
                         help="grade without isolation (trusted code only)")
     args = parser.parse_args(argv)
     limits = Limits(wall_s=args.timeout, cpu_s=int(max(args.timeout, 10)))
     results = grade(args.assignment, args.submissions, args.work, args.workers, limits,
-                    args.scheduler, isolate=not args.no_sandbox, force=args.force)
+                    args.scheduler, isolate=not args.no_sandbox, force=args.force,
+                    db_url=args.db_url)
     width = max([len(r.student) for r in results] + [7])
     for r in results:
         status = r.error if r.status == "error" else \

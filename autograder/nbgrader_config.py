@@ -25,7 +25,10 @@ c.CourseDirectory.release_directory = os.environ.get("TLCOURSE_RELEASE_DIR", "ex
 c.CourseDirectory.submitted_directory = os.path.join(_work, "submitted")
 c.CourseDirectory.autograded_directory = os.path.join(_work, "autograded")
 c.CourseDirectory.feedback_directory = os.path.join(_work, "feedback")
-c.CourseDirectory.db_url = "sqlite:///" + os.path.join(_work, "gradebook.db")
+# The gradebook: SQLite in the work folder, or any SQLAlchemy URL in $TLCOURSE_DB_URL (e.g.
+# postgresql+psycopg://user@host/db when several graders write at once).
+c.CourseDirectory.db_url = os.environ.get("TLCOURSE_DB_URL") or \
+    "sqlite:///" + os.path.join(_work, "gradebook.db")
 
 # The release keeps only what a student needs: no solutions, no hidden tests, no outputs.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

@@ -112,6 +112,10 @@ def isolate_filesystem(hide: list[str], keep: list[str], tmp_mb: int) -> None:
         _libc.umount2(target.encode(), MNT_DETACH)
     _libc.umount2(b"/mnt", MNT_DETACH)
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
+    # the other world-writable places: private and tiny, so nothing outlives the sandbox
+    for path in ("/var/tmp", "/dev/shm", "/run/lock"):
+        if os.path.isdir(path):
+            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=1777")
 
 
 def drop_privileges(uid: int) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -213,8 +214,34 @@ def _hidden_tests(code: str, ns: dict) -> list[tuple[str, object]]:
     return [(n, ns[n]) for n in dict.fromkeys(names)]
 
 
-def judge(source: Source, box: Sandbox, ready: dict) -> dict[str, TaskResult]:
-    """Run every task's hidden tests in a fresh trusted namespace with proxies to the student."""
+# Hidden tests draw their inputs from the global torch/numpy/random generators: one test at a
+# time per process, so that seeding them makes a verdict reproducible.
+_RNG_LOCK = threading.Lock()
+
+
+def _seed_everything(*parts: str) -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    seed = int(hashlib.sha256(":".join(parts).encode()).hexdigest()[:15], 16)
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def judge(source: Source, box: Sandbox, ready: dict, seed: str) -> dict[str, TaskResult]:
+    """Run every task's hidden tests in a fresh trusted namespace with proxies to the student.
+
+    ``seed`` (a secret of the grading run plus the student) seeds each test: its inputs are drawn
+    at grading time, unknown in advance, and the same when the same submission is graded again.
+    """
+    with _RNG_LOCK:
+        return _judge(source, box, ready, seed)
+
+
+def _judge(source: Source, box: Sandbox, ready: dict, seed: str) -> dict[str, TaskResult]:
     ns: dict = {"__name__": "__grader__"}
     for _, code in source.setup:
         exec(compile(code, "<setup>", "exec"), ns)
@@ -226,11 +253,13 @@ def judge(source: Source, box: Sandbox, ready: dict) -> dict[str, TaskResult]:
     for gid, task in source.tasks.items():
         passed, messages = 0, []
         try:  # each task in its own copy: one task's helpers never leak into the next
+            _seed_everything(seed, gid)
             tests = _hidden_tests(task.hidden, dict(ns))
         except BaseException as exc:  # a hidden block that fails at definition time
             tests, messages = [], [_failure(exc)]
-        for _, test in tests:
+        for name, test in tests:
             try:
+                _seed_everything(seed, gid, name)
                 test()
                 passed += 1
             except BaseException as exc:
@@ -246,7 +275,8 @@ def judge(source: Source, box: Sandbox, ready: dict) -> dict[str, TaskResult]:
 
 
 def grade_notebook(path: Path, source: Source, student: str, hide: list[str],
-                   limits: Limits | None = None, uid: int = 0, isolate: bool = True) -> Result:
+                   limits: Limits | None = None, uid: int = 0, isolate: bool = True,
+                   secret: str = "") -> Result:
     """Grade one submitted notebook. Never raises for a bad submission: it becomes the result."""
     start = time.perf_counter()
     result = Result(student=student, assignment=source.name)
@@ -265,7 +295,7 @@ def grade_notebook(path: Path, source: Source, student: str, hide: list[str],
     try:
         ready = box.start()
         result.cells = ready.get("cells", [])
-        result.tasks = judge(source, box, ready)
+        result.tasks = judge(source, box, ready, seed=f"{secret}:{student}")
     except SandboxError as exc:
         result.error = str(exc)
         result.tasks = {g: TaskResult(0.0, t.points, 0, 1, message=str(exc))

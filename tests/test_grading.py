@@ -4,6 +4,7 @@ through stock ``nbgrader autograde`` (``autograder.stock``)."""
 import csv
 
 import pytest
+from conftest import unavailable
 
 from autograder import course, grade, stock
 from autograder.mutants import load
@@ -27,7 +28,7 @@ def _submissions(assignment, folder):
 def graded(request, tmp_path_factory):
     ok, why = isolation_available()
     if not ok:
-        pytest.skip(f"sandboxed grading unavailable here: {why}")
+        unavailable(f"sandboxed grading unavailable here: {why}")
     assignment = request.param
     subs = _submissions(assignment, tmp_path_factory.mktemp("submissions"))
     work = tmp_path_factory.mktemp("work")

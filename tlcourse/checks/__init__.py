@@ -55,3 +55,14 @@ def run_tests(namespace: dict) -> None:
     for name, fn in list(namespace.items()):
         if name.startswith("test_") and callable(fn):
             fn()
+
+
+def fresh_inputs(namespace: dict) -> None:
+    """Start a hidden-test block with random inputs no one could know in advance.
+
+    In Jupyter or stock nbgrader: a non-deterministic seed. The course's grader (namespace
+    ``__grader__``) seeds every test itself from a secret of the grading run, the student and the
+    test, so inputs are unknown to students yet a re-run gives the same grades.
+    """
+    if namespace.get("__name__") != "__grader__":
+        torch.seed()
