@@ -6,9 +6,9 @@ export TRANSFORMERS_OFFLINE := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 ASSIGNMENT  ?= 04_attention
-SUBMISSIONS ?= submissions
+SUBMISSIONS ?=
 
-.PHONY: setup book test test-fast assets release grade clean
+.PHONY: setup book test test-fast assets release collect grade feedback export clean
 
 setup: .venv/.installed
 .venv/.installed: requirements.txt requirements-nodeps.txt pyproject.toml tools/setup.sh
@@ -33,11 +33,17 @@ assets: setup
 
 ## regenerate exercises/ from solutions/ with nbgrader
 release: setup
-	$(PY) -m autograder.release
+	$(PY) -m autograder release
 
-## grade a folder of submissions: make grade ASSIGNMENT=04_attention SUBMISSIONS=path/to/folder
+## instructors, one step each (see README): collect, grade, feedback, export
+collect: setup
+	$(PY) -m autograder collect $(ASSIGNMENT) $(SUBMISSIONS)
 grade: setup
-	$(PY) -m autograder.grade $(ASSIGNMENT) $(SUBMISSIONS)
+	$(PY) -m autograder grade $(ASSIGNMENT) $(SUBMISSIONS)
+feedback: setup
+	$(PY) -m autograder feedback $(ASSIGNMENT)
+export: setup
+	$(PY) -m autograder export $(ASSIGNMENT)
 
 clean:
 	rm -rf _build .cache/jupyter

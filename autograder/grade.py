@@ -104,31 +104,60 @@ def _executor(workers: int, scheduler: str | None):
     return ThreadPoolExecutor(max_workers=workers)
 
 
-def grade(assignment: str, submissions: Path, work: Path | None = None, workers: int | None = None,
-          limits: Limits | None = None, scheduler: str | None = None, isolate: bool | None = None,
-          force: bool = False, progress: bool = True, db_url: str | None = None) -> list[Result]:
+def submitted(assignment: str, work: Path) -> dict[str, Path]:
+    """The submissions already collected into ``<work>/submitted``."""
+    folder = work / "submitted"
+    return {p.parent.parent.name: p for p in sorted(folder.glob(f"*/{assignment}/{assignment}.ipynb"))}
+
+
+def load_results(assignment: str, work: Path) -> list[Result]:
+    folder = work / "results" / assignment
+    return [Result.from_json(json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
+
+
+def grade(assignment: str, submissions: Path | None = None, work: Path | None = None,
+          workers: int | None = None, limits: Limits | None = None, scheduler: str | None = None,
+          isolate: bool | None = None, force: bool = False, progress: bool = True,
+          db_url: str | None = None) -> list[Result]:
+    """Collect (when ``submissions`` is given), grade, then write feedback and exports."""
     work = Path(work or course.DEFAULT_WORK).resolve()
     if assignment not in course.assignments():
         raise SystemExit(f"unknown assignment '{assignment}'; known: {', '.join(course.assignments())}")
+    isolate = True if isolate is None else isolate
     ok, why = isolation_available()
-    if isolate is None:
-        isolate = True
     if isolate and not ok:
         raise SystemExit(f"cannot sandbox submissions: {why}. Run as root on Linux, or pass "
                          "--no-sandbox to grade WITHOUT isolation (only for code you trust).")
+    if submissions is not None:
+        found, problems = collect.collect(assignment, Path(submissions), work)
+        for p in problems:
+            print(f"warning: {p}")
+    else:
+        found = submitted(assignment, work)
+        if not found:
+            raise SystemExit(f"nothing to grade in {work / 'submitted'}: collect submissions first")
+    hide = {str(course.ROOT), str(work), "/root", "/home"}
+    if submissions is not None:
+        hide.add(str(Path(submissions).resolve()))
+    results = grade_collected(assignment, found, work, sorted(hide), workers, limits, scheduler,
+                              isolate, force, progress, db_url)
+    write_feedback(assignment, work, results)
+    write_exports(assignment, work, results)
+    return results
+
+
+def grade_collected(assignment: str, found: dict[str, Path], work: Path, hide: list[str],
+                    workers: int | None = None, limits: Limits | None = None,
+                    scheduler: str | None = None, isolate: bool = True, force: bool = False,
+                    progress: bool = True, db_url: str | None = None) -> list[Result]:
+    """Grade collected files; results already saved for an unchanged file are reused."""
     limits = limits or Limits()
     workers = workers or os.cpu_count() or 1
-
-    found, problems = collect.collect(assignment, Path(submissions), work)
-    for p in problems:
-        print(f"warning: {p}")
     api = course.api(work=work, release=work / "release", db_url=db_url)
     # Records the assignment, its graded cells and points in the gradebook.
     course.check(api.generate_assignment(assignment, force=True), f"preparing {assignment}")
     source_path = course.SOLUTIONS / assignment / f"{assignment}.ipynb"
-    source = Source.load(source_path)
     results_dir = work / "results" / assignment
-    hide = sorted({str(course.ROOT), str(work), str(Path(submissions).resolve()), "/root", "/home"})
 
     results: dict[str, Result] = {}
     todo = {}
@@ -168,14 +197,28 @@ def grade(assignment: str, submissions: Path, work: Path | None = None, workers:
                     results[sid] = r
             finally:
                 pool.close() if scheduler else pool.shutdown(wait=True, cancel_futures=True)
+    return [results[s] for s in sorted(results)]
 
-    ordered = [results[s] for s in sorted(results)]
-    for r in ordered:
-        feedback.write(r, source, work / "feedback" / r.student / assignment / f"{assignment}.html")
-    export.write_csv(ordered, source, work / "grades" / f"{assignment}.csv")
-    export.write_lms_csv(ordered, source, work / "grades" / f"{assignment}-lms.csv")
-    export.write_summary(ordered, source, work / "summary" / f"{assignment}.html")
-    return ordered
+
+def _source(assignment: str) -> Source:
+    return Source.load(course.SOLUTIONS / assignment / f"{assignment}.ipynb")
+
+
+def write_feedback(assignment: str, work: Path, results: list[Result] | None = None) -> list[Path]:
+    """One HTML per student in ``<work>/feedback/<student>/<assignment>/<assignment>.html``."""
+    source = _source(assignment)
+    results = load_results(assignment, work) if results is None else results
+    return [feedback.write(r, source, work / "feedback" / r.student / assignment / f"{assignment}.html")
+            for r in results]
+
+
+def write_exports(assignment: str, work: Path, results: list[Result] | None = None) -> list[Path]:
+    """The grades CSV, the LMS CSV and the summary page."""
+    source = _source(assignment)
+    results = load_results(assignment, work) if results is None else results
+    return [export.write_csv(results, source, work / "grades" / f"{assignment}.csv"),
+            export.write_lms_csv(results, source, work / "grades" / f"{assignment}-lms.csv"),
+            export.write_summary(results, source, work / "summary" / f"{assignment}.html")]
 
 
 def _as_completed(pool, futures, scheduler):
@@ -186,12 +229,7 @@ def _as_completed(pool, futures, scheduler):
     return as_completed(futures)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("assignment", help="assignment id, e.g. 04_attention")
-    parser.add_argument("submissions", type=Path, help="folder or .zip of submitted notebooks")
-    parser.add_argument("--work", type=Path, default=None,
-                        help="grading work folder (default: $TLCOURSE_GRADING_DIR or grading/)")
+def add_grading_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=None, help="parallel sandboxes (default: cores)")
     parser.add_argument("--timeout", type=float, default=Limits.wall_s,
                         help="seconds one submission may take in all (default: %(default)s)")
@@ -202,19 +240,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--force", action="store_true", help="regrade even submissions already graded")
     parser.add_argument("--no-sandbox", action="store_true",
                         help="grade without isolation (trusted code only)")
-    args = parser.parse_args(argv)
+
+
+def run_from_args(args: argparse.Namespace, submissions: Path | None) -> list[Result]:
     limits = Limits(wall_s=args.timeout, cpu_s=int(max(args.timeout, 10)))
-    results = grade(args.assignment, args.submissions, args.work, args.workers, limits,
+    results = grade(args.assignment, submissions, args.work, args.workers, limits,
                     args.scheduler, isolate=not args.no_sandbox, force=args.force,
                     db_url=args.db_url)
     width = max([len(r.student) for r in results] + [7])
     for r in results:
         status = r.error if r.status == "error" else \
-            f"{r.total:g} / {sum(t.max_score for t in r.tasks.values()):g}" + (f"  ({r.error})" if r.error else "")
+            f"{r.total:g} / {sum(t.max_score for t in r.tasks.values()):g}"
         print(f"{r.student:<{width}}  {status}")
     work = Path(args.work or course.DEFAULT_WORK)
     print(f"grades: {work / 'grades' / (args.assignment + '.csv')}\n"
+          f"feedback: {work / 'feedback'}/<student>/{args.assignment}/{args.assignment}.html\n"
           f"summary: {work / 'summary' / (args.assignment + '.html')}")
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("assignment", help="assignment id, e.g. 04_attention")
+    parser.add_argument("submissions", type=Path, help="folder or .zip of submitted notebooks")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="grading work folder (default: $TLCOURSE_GRADING_DIR or grading/)")
+    add_grading_options(parser)
+    args = parser.parse_args(argv)
+    run_from_args(args, args.submissions)
 
 
 if __name__ == "__main__":
