@@ -46,24 +46,33 @@ def write_summary(results: list[Result], source: Source, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    parts = [f"<h1>{html.escape(source.name)}: {len(results)} submissions</h1>"]
-    for gid, task in source.tasks.items():
-        scores = [r.tasks[gid].score if gid in r.tasks else 0.0 for r in results]
+
+    def histogram(scores, points, title):
+        counts = Counter(round(x * 2) / 2 for x in scores)        # half-point bins
+        values = [v / 2 for v in range(int(points * 2) + 1)]
         fig, ax = plt.subplots(figsize=(5, 2.6))
-        ax.hist(scores, bins=min(10, max(2, int(task.points * 2) + 1)), range=(0, task.points),
-                color="#4c72b0", edgecolor="white")
-        ax.set_xlabel(f"points (of {task.points:g})")
+        ax.bar(values, [counts.get(v, 0) for v in values], width=0.4, color="#4c72b0")
+        ax.set_xlabel(f"points (of {points:g})")
         ax.set_ylabel("students")
-        ax.set_title(gid.removesuffix("_tests"))
+        ax.set_title(title)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
         plt.close(fig)
+        return f"<img src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}'>"
+
+    maximum = sum(t.points for t in source.tasks.values())
+    errors = sum(r.status == "error" for r in results)
+    parts = [f"<h1>{html.escape(source.name)}: {len(results)} submissions</h1>",
+             f"<p>{errors} could not be graded (see the CSV's problem column).</p>",
+             histogram([r.total for r in results], maximum, "total")]
+    for gid, task in source.tasks.items():
+        scores = [r.tasks[gid].score if gid in r.tasks else 0.0 for r in results]
         failures = Counter(r.tasks[gid].message for r in results
                            if gid in r.tasks and r.tasks[gid].message)
         rows = "".join(f"<tr><td>{n}</td><td>{html.escape(m[:300])}</td></tr>"
                        for m, n in failures.most_common(5))
-        parts.append(f"<h2>{html.escape(gid)}</h2><img src='data:image/png;base64,"
-                     f"{base64.b64encode(buf.getvalue()).decode()}'>"
+        parts.append(f"<h2>{html.escape(gid)}</h2>"
+                     f"{histogram(scores, task.points, gid.removesuffix('_tests'))}"
                      f"<table><tr><th>students</th><th>most frequent failure</th></tr>{rows}</table>")
     path.write_text("<!doctype html><meta charset='utf-8'><title>Summary</title>"
                     "<style>body{font-family:sans-serif;max-width:60em;margin:auto}"

@@ -99,7 +99,7 @@ def test_grades_reach_nbgraders_gradebook_and_csvs(graded):
     assert float(rows["release"]["total"]) == 0 and rows["broken"]["status"] == "error"
     with open(work / "grades" / f"{assignment}-lms.csv") as f:
         assert len(list(csv.DictReader(f))) == len(results)
-    assert (work / "summary" / f"{assignment}.html").read_text().count("<img") == len(results["solution"].tasks)
+    assert (work / "summary" / f"{assignment}.html").read_text().count("<img") == len(results["solution"].tasks) + 1
 
 
 def test_feedback_shows_points_and_messages_never_hidden_tests(graded):
