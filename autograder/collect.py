@@ -27,6 +27,7 @@ LMS_PATTERNS = [
     # Moodle: Jane Doe_12345_assignsubmission_file_04_attention.ipynb
     re.compile(r"^(?P<student>.+?)_\d+_assignsubmission_file_.+\.ipynb$"),
 ]
+MOODLE_FOLDER = re.compile(r"^(?P<student>.+?)_\d+_assignsubmission_(?:file|onlinetext)_?$")
 SAFE = re.compile(r"[^A-Za-z0-9_.@-]")
 MAX_ZIP_MB = 2048
 
@@ -44,8 +45,9 @@ def student_of(path: Path, root: Path, pattern: re.Pattern | None = None) -> str
     if pattern is not None:
         m = pattern.match(rel.name)
         return safe_id(m.group("student")) if m else None
-    if len(rel.parts) > 1:
-        return safe_id(rel.parts[0])
+    if len(rel.parts) > 1:   # a folder per student (Moodle names the folder, not the file)
+        m = MOODLE_FOLDER.match(rel.parts[0])
+        return safe_id(m.group("student") if m else rel.parts[0])
     for lms in LMS_PATTERNS:
         m = lms.match(rel.name)
         if m:
@@ -53,17 +55,20 @@ def student_of(path: Path, root: Path, pattern: re.Pattern | None = None) -> str
     return safe_id(rel.stem)
 
 
-def _unzip(archive: Path, into: Path) -> Path:
+def _unzip(archive: Path, into: Path) -> list[str]:
+    """Unpack ``archive`` into ``into``; return the problems (entries refused)."""
+    problems = []
     with zipfile.ZipFile(archive) as z:
         total = sum(i.file_size for i in z.infolist())
         if total > MAX_ZIP_MB * 2**20:
             raise SystemExit(f"{archive}: unpacks to {total / 2**20:.0f} MB, over {MAX_ZIP_MB} MB")
         for info in z.infolist():
             target = (into / info.filename).resolve()
-            if not str(target).startswith(str(into.resolve())):   # no ../ escapes
+            if not target.is_relative_to(into.resolve()):
+                problems.append(f"{info.filename}: skipped, its path leaves the archive")
                 continue
             z.extract(info, into)
-    return into
+    return problems
 
 
 def collect(assignment: str, submissions: Path, work: Path,
@@ -74,9 +79,13 @@ def collect(assignment: str, submissions: Path, work: Path,
         raise SystemExit(f"no such folder or zip of submissions: {submissions}")
     regex = re.compile(pattern) if pattern else None
     with tempfile.TemporaryDirectory(prefix="tlcourse-collect-") as tmp:
-        root = _unzip(submissions, Path(tmp)) if submissions.is_file() else submissions
-        found: dict[str, Path] = {}
         problems = []
+        if submissions.is_file():
+            root = Path(tmp)
+            problems += _unzip(submissions, root)
+        else:
+            root = submissions
+        found: dict[str, Path] = {}
         for nb in sorted(p for p in root.rglob("*") if p.is_file()):
             if ".ipynb_checkpoints" in nb.parts or "__MACOSX" in nb.parts:
                 continue

@@ -39,7 +39,7 @@ warnings.filterwarnings("ignore", message=".*not in session.*")
 
 from . import collect, course, export, feedback
 from .sandbox import Limits, isolation_available, sandbox_uid
-from .verdict import Result, Source, grade_notebook
+from .verdict import Result, Source, grade_notebook, zero
 
 _uids = itertools.count()
 _uid_lock = threading.Lock()
@@ -75,7 +75,10 @@ def grading_secret(work: Path) -> str:
 def _save(result: Result, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{result.student}.json.tmp"
-    tmp.write_text(json.dumps(result.to_json()))
+    with open(tmp, "w") as f:
+        f.write(json.dumps(result.to_json()))
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, folder / f"{result.student}.json")   # atomic: a result is whole or absent
 
 
@@ -164,8 +167,11 @@ def grade_collected(assignment: str, found: dict[str, Path], work: Path, hide: l
     for sid, path in found.items():
         saved = results_dir / f"{sid}.json"
         if saved.exists() and not force:
-            prior = Result.from_json(json.loads(saved.read_text()))
-            if prior.sha256 == collect.sha256(path):
+            try:
+                prior = Result.from_json(json.loads(saved.read_text()))
+            except (ValueError, TypeError, KeyError, OSError):
+                prior = None                     # unreadable: grade this one again
+            if prior is not None and prior.sha256 == collect.sha256(path):
                 results[sid] = prior
                 continue
         todo[sid] = path
@@ -190,8 +196,9 @@ def grade_collected(assignment: str, found: dict[str, Path], work: Path, hide: l
                     try:
                         r = Result.from_json(fut.result())
                     except Exception as exc:  # the grader itself failed on this one
-                        r = Result(student=sid, assignment=assignment, status="error",
-                                   error=f"grader error: {type(exc).__name__}: {exc}")
+                        why = f"grader error: {type(exc).__name__}: {exc}"
+                        r = Result(student=sid, assignment=assignment, status="error", error=why,
+                                   tasks=zero(_source(assignment), why))
                     _save(r, results_dir)
                     record(gb, r)
                     results[sid] = r

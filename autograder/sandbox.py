@@ -9,6 +9,7 @@ so no object of the student's ever exists in the grader's process.
 """
 from __future__ import annotations
 
+import ctypes
 import io
 import json
 import os
@@ -93,7 +94,8 @@ class Sandbox:
                "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
         self.deadline = time.monotonic() + self.limits.wall_s
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+                                     stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+                                     preexec_fn=_die_with_parent)
         payload = json.dumps(job).encode()
         try:
             self.proc.stdin.write(struct.pack(">Q", len(payload)) + payload)
@@ -183,6 +185,12 @@ class Sandbox:
         """A proxy for every function and class the submission defined."""
         return {name: Remote(self, name=name, kind=kind)
                 for name, kind in (self.ready or {}).get("names", {}).items()}
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it when the grader's thread dies (PR_SET_PDEATHSIG), so
+    a killed grader leaves no sandbox behind; the PID namespace then takes the rest down."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
 
 
 def _death(code: int, limits: Limits) -> str:

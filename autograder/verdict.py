@@ -100,14 +100,25 @@ def read_submission(path: Path):
     except UnicodeDecodeError as e:
         raise BadSubmission(f"the file is not UTF-8 text (byte {e.start}): it is not a notebook "
                             "saved by Jupyter") from None
+    if not text.lstrip().startswith("{"):
+        raise BadSubmission("the file is not a readable Jupyter notebook (a notebook is a JSON "
+                            "object, this is not)")
     try:
         nb = nbformat.reads(text, as_version=4)
     except Exception as e:  # nbformat raises several types for JSON and schema errors
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise BadSubmission(f"the file is not a readable Jupyter notebook ({first[:200]})") from None
-    if not isinstance(nb.get("cells"), list):
-        raise BadSubmission("the notebook has no list of cells")
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise BadSubmission("the file is JSON but not a notebook: it has no list of cells")
     return nb
+
+
+def _grade_id(cell: dict) -> str | None:
+    """The cell's nbgrader grade_id, or None when the metadata is missing or hand-mangled."""
+    meta = cell.get("metadata")
+    nbg = meta.get("nbgrader") if isinstance(meta, dict) else None
+    gid = nbg.get("grade_id") if isinstance(nbg, dict) else None
+    return gid if isinstance(gid, str) else None
 
 
 def student_cells(nb, source: Source) -> tuple[dict[str, str], dict[str, list[str]], list[str]]:
@@ -120,9 +131,8 @@ def student_cells(nb, source: Source) -> tuple[dict[str, str], dict[str, list[st
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         src = cell.get("source", "")
-        src = "".join(src) if isinstance(src, list) else str(src)
-        gid = (cell.get("metadata") or {}).get("nbgrader", {}).get("grade_id") \
-            if isinstance(cell.get("metadata"), dict) else None
+        src = "".join(map(str, src)) if isinstance(src, list) else str(src)
+        gid = _grade_id(cell)
         if gid in source.answers:
             if gid in answers:
                 notes.append(f"answer cell {gid} appears twice: the first one was graded")
@@ -274,6 +284,11 @@ def _judge(source: Source, box: Sandbox, ready: dict, seed: str) -> dict[str, Ta
     return results
 
 
+def zero(source: Source, why: str) -> dict[str, TaskResult]:
+    """No points on any task, each saying why."""
+    return {g: TaskResult(0.0, t.points, 0, 1, message=why) for g, t in source.tasks.items()}
+
+
 def grade_notebook(path: Path, source: Source, student: str, hide: list[str],
                    limits: Limits | None = None, uid: int = 0, isolate: bool = True,
                    secret: str = "") -> Result:
@@ -281,12 +296,12 @@ def grade_notebook(path: Path, source: Source, student: str, hide: list[str],
     start = time.perf_counter()
     result = Result(student=student, assignment=source.name)
     try:
-        result.sha256 = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        with open(path, "rb") as f:              # streamed: a huge file is not read twice
+            result.sha256 = hashlib.file_digest(f, "sha256").hexdigest()
         nb = read_submission(Path(path))
     except (BadSubmission, OSError) as exc:
         result.status, result.error = "error", str(exc)
-        result.tasks = {g: TaskResult(0.0, t.points, 0, 1, message=str(exc))
-                        for g, t in source.tasks.items()}
+        result.tasks = zero(source, str(exc))
         return result
     answers, extra, result.notes = student_cells(nb, source)
     result.answers = answers
@@ -298,8 +313,7 @@ def grade_notebook(path: Path, source: Source, student: str, hide: list[str],
         result.tasks = judge(source, box, ready, seed=f"{secret}:{student}")
     except SandboxError as exc:
         result.error = str(exc)
-        result.tasks = {g: TaskResult(0.0, t.points, 0, 1, message=str(exc))
-                        for g, t in source.tasks.items()}
+        result.tasks = zero(source, str(exc))
     finally:
         box.close()
     result.seconds = round(time.perf_counter() - start, 2)
