@@ -31,6 +31,7 @@ import io
 import json
 import os
 import resource
+import signal
 import struct
 import sys
 import traceback
@@ -89,7 +90,12 @@ def _mount(src, target, fstype, flags, data=None) -> None:
 
 
 def isolate_filesystem(hide: list[str], keep: list[str], tmp_mb: int) -> None:
-    """Cover every ``hide`` folder with an empty tmpfs, then bind ``keep`` paths back in."""
+    """Cover every ``hide`` folder and the shared writable places with empty tmpfs mounts, then
+    bind the ``keep`` paths (Python, the course library) back in, read-only.
+
+    The covers come first and the keeps last, so a keep path inside a covered folder (a course
+    checked out under /tmp, say) is still there.
+    """
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("tmpfs", "/mnt", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
     staged = []
@@ -101,21 +107,24 @@ def isolate_filesystem(hide: list[str], keep: list[str], tmp_mb: int) -> None:
     for path in hide:
         if os.path.isdir(path):
             _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+    # a private, size-limited /tmp; /run holds the machine's unix sockets (databases, daemons);
+    # the other world-writable places: private and tiny, so nothing outlives the sandbox
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
+    if os.path.isdir("/run"):
+        _mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+        os.makedirs("/run/lock", mode=0o1777, exist_ok=True)
+    for path in ("/var/tmp", "/dev/shm", "/run/lock"):
+        if os.path.isdir(path):
+            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=1777")
     for path, target in staged:
         if not os.path.exists(path):  # recreate the mount point inside the covering tmpfs
-            parent = os.path.dirname(path)
-            os.makedirs(parent, exist_ok=True)
+            os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
             os.makedirs(path) if os.path.isdir(target) else open(path, "w").close()
         _mount(target, path, None, MS_BIND | MS_REC)
         _mount(None, path, None, MS_BIND | MS_REC | MS_RDONLY | 32)  # 32 = MS_REMOUNT
     for _, target in staged:
         _libc.umount2(target.encode(), MNT_DETACH)
     _libc.umount2(b"/mnt", MNT_DETACH)
-    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
-    # the other world-writable places: private and tiny, so nothing outlives the sandbox
-    for path in ("/var/tmp", "/dev/shm", "/run/lock"):
-        if os.path.isdir(path):
-            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=1777")
 
 
 def drop_privileges(uid: int) -> None:
@@ -132,6 +141,35 @@ def set_limits(limits: dict) -> None:
         resource.setrlimit(res, (value, value))
 
 
+# --------------------------------------------------------------------------- time limits
+class TimeLimit(BaseException):
+    """Raised into the student's code when a cell or a call runs too long (a BaseException, so
+    ``except Exception`` in a loop does not swallow it; the sandbox's wall clock is the backstop)."""
+
+
+def _on_alarm(signum, frame):
+    raise TimeLimit(f"time limit: this ran longer than {_budget[0]:g} s")
+
+
+_budget = [0.0]
+
+
+def limited(seconds: float):
+    """Context manager: raise TimeLimit in the running code after ``seconds``."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def _cm():
+        _budget[0] = seconds
+        signal.signal(signal.SIGALRM, _on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    return _cm()
+
+
 # --------------------------------------------------------------------------- running cells
 def _short(text: str) -> str:
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "\n... (output cut)"
@@ -141,12 +179,14 @@ def _error_message(exc: BaseException) -> str:
     """``ExcType: message`` plus the last frame in student code (no grader internals)."""
     if type(exc).__name__ == "CheckFailed":  # a visible check's message says it all
         return _short(str(exc))
+    if isinstance(exc, TimeLimit):
+        return _short(str(exc))
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith("<cell")]
     where = f" (line {frames[-1].lineno} of {frames[-1].filename[1:-1]})" if frames else ""
     return _short(f"{type(exc).__name__}: {exc}{where}")
 
 
-def run_cells(cells: list[dict], ns: dict) -> list[dict]:
+def run_cells(cells: list[dict], ns: dict, cell_s: float = 30.0) -> list[dict]:
     import contextlib
 
     results = []
@@ -155,7 +195,7 @@ def run_cells(cells: list[dict], ns: dict) -> list[dict]:
         error = None
         try:
             code = compile(cell["source"], f"<cell {cell['id']}>", "exec")
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out), limited(cell_s):
                 exec(code, ns)
         except BaseException as exc:  # SystemExit and KeyboardInterrupt too: keep going
             error = _error_message(exc)
@@ -210,7 +250,7 @@ def describe(ns: dict) -> dict:
     return kinds
 
 
-def serve(ns: dict) -> None:
+def serve(ns: dict, call_s: float = 10.0) -> None:
     while True:
         try:
             request = recv()
@@ -224,7 +264,8 @@ def serve(ns: dict) -> None:
                 target = ns[request["name"]] if "name" in request else _objects[request["ref"]]
                 if request.get("method"):
                     target = getattr(target, request["method"])
-                result = target(*unplain(request["args"]), **unplain(request["kwargs"]))
+                with limited(call_s):
+                    result = target(*unplain(request["args"]), **unplain(request["kwargs"]))
                 send({"ok": True, "value": plain(result)})
             else:
                 send({"ok": False, "error": f"unknown request {op!r}"})
@@ -261,9 +302,13 @@ def main() -> None:
     os.dup2(log, 1)
     os.dup2(log, 2)
     ns: dict = {"__name__": "__main__"}
-    cells = run_cells(job["cells"], ns)
+    cells = run_cells(job["cells"], ns, job.get("cell_s", 30.0))
+    # While the grader calls in, whatever the student's code prints goes nowhere: a chatty but
+    # correct answer cannot fill the log file and fail on "File too large".
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    os.dup2(1, 2)
     send({"ok": True, "cells": cells, "names": describe(ns)})
-    serve(ns)
+    serve(ns, job.get("call_s", 10.0))
 
 
 if __name__ == "__main__":

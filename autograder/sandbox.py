@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import io
+import itertools
 import json
 import os
 import select
@@ -26,6 +27,7 @@ from pathlib import Path
 import torch
 
 RUNNER = Path(__file__).resolve().parent / "runner.py"
+_serial = itertools.count()
 MAX_FRAME = 256 * 2**20
 
 
@@ -33,6 +35,8 @@ MAX_FRAME = 256 * 2**20
 class Limits:
     """What one submission may use."""
     wall_s: float = 120.0        # whole submission: cells and every test call
+    cell_s: float = 30.0         # one cell (an endless loop costs that cell, not the notebook)
+    call_s: float = 10.0         # one call of the student's code by a hidden test
     cpu_s: int = 120             # CPU seconds (RLIMIT_CPU)
     memory_mb: int = 6144        # address space (RLIMIT_AS); torch alone maps ~1.5 GB
     processes: int = 64          # RLIMIT_NPROC for the sandbox uid
@@ -40,10 +44,63 @@ class Limits:
     tmp_mb: int = 128            # size of its private /tmp
     open_files: int = 256
 
+    def __post_init__(self):
+        # each part gets a share of the whole, so one endless loop leaves time for the rest
+        self.cell_s = min(self.cell_s, self.wall_s / 2)
+        self.call_s = min(self.call_s, self.wall_s / 4)
+
     def rlimits(self) -> dict:
         return {"RLIMIT_CPU": self.cpu_s, "RLIMIT_AS": self.memory_mb * 2**20,
                 "RLIMIT_NPROC": self.processes, "RLIMIT_FSIZE": self.file_mb * 2**20,
                 "RLIMIT_NOFILE": self.open_files, "RLIMIT_CORE": 0}
+
+
+class ControlGroup:
+    """One cgroup per sandbox: its processes share one memory limit and one process limit, and
+    the sandbox as a whole gets the same CPU weight as any other, however many processes (or
+    sessions) it makes. cgroup v2 or v1; where neither can be written, rlimits remain."""
+
+    V2 = Path("/sys/fs/cgroup")
+
+    def __init__(self, name: str, memory_mb: int, processes: int):
+        self.dirs: list[Path] = []
+        try:
+            if (self.V2 / "cgroup.controllers").exists():
+                base = self.V2 / "tlcourse"
+                base.mkdir(exist_ok=True)
+                (self.V2 / "cgroup.subtree_control").write_text("+cpu +memory +pids")
+                (base / "cgroup.subtree_control").write_text("+cpu +memory +pids")
+                d = base / name
+                d.mkdir()
+                self.dirs = [d]
+                (d / "memory.max").write_text(str(memory_mb * 2**20))
+                (d / "pids.max").write_text(str(processes))
+            else:
+                settings = {"memory": {"memory.limit_in_bytes": str(memory_mb * 2**20)},
+                            "pids": {"pids.max": str(processes)},
+                            "cpu": {"cpu.shares": "1024"}}
+                for controller, values in settings.items():
+                    d = self.V2 / controller / "tlcourse" / name
+                    d.mkdir(parents=True)
+                    self.dirs.append(d)
+                    for key, value in values.items():
+                        (d / key).write_text(value)
+        except OSError:
+            self.remove()
+            self.dirs = []
+
+    def join(self) -> None:
+        """Move the calling process in (from ``preexec_fn``, before exec)."""
+        for d in self.dirs:
+            with open(d / "cgroup.procs", "w") as f:
+                f.write(str(os.getpid()))
+
+    def remove(self) -> None:
+        for d in self.dirs:
+            try:
+                d.rmdir()
+            except OSError:
+                pass
 
 
 class SandboxError(RuntimeError):
@@ -85,17 +142,27 @@ class Sandbox:
         """Start the runner and run the cells; return ``{"cells": [...], "names": {...}}``."""
         keep = [sys.base_prefix, sys.prefix, str(Path(__file__).resolve().parent.parent / "tlcourse")]
         job = {"cells": self.cells, "isolate": self.isolate, "hide": self.hide, "keep": keep,
-               "tmp_mb": self.limits.tmp_mb, "uid": self.uid, "rlimits": self.limits.rlimits()}
+               "tmp_mb": self.limits.tmp_mb, "uid": self.uid, "rlimits": self.limits.rlimits(),
+               "cell_s": self.limits.cell_s, "call_s": self.limits.call_s}
         cmd = [sys.executable, "-I", str(RUNNER)]  # -I: ignore PYTHON* variables, user site
         if self.isolate:
-            cmd = ["unshare", "--net", "--mount", "--pid", "--fork", "--kill-child", "--"] + cmd
+            cmd = ["unshare", "--net", "--mount", "--pid", "--ipc", "--uts", "--fork",
+                   "--mount-proc", "--kill-child", "--"] + cmd
         env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp/work", "HF_HUB_OFFLINE": "1",
                "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg",
                "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
         self.deadline = time.monotonic() + self.limits.wall_s
+        self.cgroup = ControlGroup(f"sandbox-{os.getpid()}-{next(_serial)}", self.limits.memory_mb,
+                                   self.limits.processes) if self.isolate else None
+
+        def before_exec():
+            _die_with_parent()
+            if self.cgroup is not None:
+                self.cgroup.join()
+
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, env=env, start_new_session=True,
-                                     preexec_fn=_die_with_parent)
+                                     preexec_fn=before_exec)
         payload = json.dumps(job).encode()
         try:
             self.proc.stdin.write(struct.pack(">Q", len(payload)) + payload)
@@ -113,7 +180,19 @@ class Sandbox:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        if self.isolate and self.uid:
+            # The runner may have left the group (setpgid): every process of this sandbox's own
+            # uid goes, which is exactly the sandbox (the uid is used by no one else).
+            subprocess.run(["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}",
+                            "--clear-groups", "kill", "-KILL", "-1"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.proc.wait()
+        if getattr(self, "cgroup", None) is not None:
+            for _ in range(50):          # the kernel empties the group a moment after the kill
+                self.cgroup.remove()
+                if not any(d.exists() for d in self.cgroup.dirs):
+                    break
+                time.sleep(0.02)
         for f in (self.proc.stdin, self.proc.stdout):
             try:
                 f.close()

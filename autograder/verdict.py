@@ -57,6 +57,21 @@ class Source:
     answers: dict[str, str]                # answer grade_id -> stub-free reference (unused by grading)
     tasks: dict[str, Task]
 
+    def answer_names(self) -> set[str]:
+        """Top-level functions and classes the answer cells define: all the hidden tests may call."""
+        import ast
+        import builtins
+
+        names = set()
+        for code in self.answers.values():
+            try:
+                tree = ast.parse(code)
+            except SyntaxError:
+                continue
+            names |= {n.name for n in tree.body
+                      if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+        return {n for n in names if not hasattr(builtins, n)}
+
     @classmethod
     def load(cls, path: Path) -> "Source":
         nb = nbformat.read(path, as_version=4)
@@ -204,6 +219,8 @@ def _failure(exc: BaseException) -> str:
     if isinstance(exc, StudentError):
         if str(exc).startswith("NotImplementedError"):
             return "not answered yet: the answer cell still raises NotImplementedError"
+        if str(exc).startswith("time limit"):
+            return f"{exc} (an endless loop?)"
         return f"your code raised {exc}"
     if isinstance(exc, SandboxError):
         return str(exc)
@@ -247,7 +264,10 @@ def judge(source: Source, box: Sandbox, ready: dict, seed: str) -> dict[str, Tas
     ``seed`` (a secret of the grading run plus the student) seeds each test: its inputs are drawn
     at grading time, unknown in advance, and the same when the same submission is graded again.
     """
+    waited = time.monotonic()
     with _RNG_LOCK:
+        if box.deadline is not None:   # time spent waiting for another submission is not ours
+            box.deadline += time.monotonic() - waited
         return _judge(source, box, ready, seed)
 
 
@@ -255,8 +275,11 @@ def _judge(source: Source, box: Sandbox, ready: dict, seed: str) -> dict[str, Ta
     ns: dict = {"__name__": "__grader__"}
     for _, code in source.setup:
         exec(compile(code, "<setup>", "exec"), ns)
+    # Only what the answer cells define becomes a proxy: a student's global named `range` or
+    # `len` (or anything else) never reaches the hidden tests.
+    wanted = source.answer_names()
     for name, proxy in box.proxies().items():
-        if name not in ns:
+        if name in wanted and name not in ns:
             ns[name] = proxy
     cell_errors = {c["id"]: c["error"] for c in ready.get("cells", [])}
     results = {}

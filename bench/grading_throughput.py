@@ -1,0 +1,540 @@
+"""Grading throughput: the course's sandboxed grader against stock nbgrader, on one mixed batch.
+
+    .venv/bin/python bench/grading_throughput.py [--n 100] [--workers 2] [--budget 20] [--quick]
+
+Generates ``--n`` submissions of 04_attention into a temporary folder (fixed ``--seed``): 60 %
+correct (the reference solution), 25 % wrong (each mutant of ``autograder/mutants`` in turn),
+10 % crashing (an extra cell or an answer that raises or calls ``os._exit(1)``) and 5 % looping
+(an answer with ``while True: pass``). Then grades the same folder in the same run with
+
+* ours:  ``autograder.grade.grade`` (one sandbox per submission, ``--workers`` in parallel, a
+  whole-notebook budget of ``--budget`` seconds, wall and CPU), and
+* stock: ``autograder.stock.grade`` (nbgrader's ``autograde`` + ``generate_feedback``, one at a
+  time), with nbgrader's per-cell ``Execute.timeout`` set to the same ``--budget`` for this run
+  only (the course's config says 60 s; a looping cell costs stock that much each).
+
+and prints submissions per minute, the ratio, where the time of one submission goes in each
+(timed in the run, plus small direct timings), and whether the two graders agree on every
+submission. It prints figures only; it asserts nothing about speed. Process start-up and imports
+of this script are not counted for either grader.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import inspect
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import nbformat  # noqa: E402
+import torch  # noqa: E402
+
+from autograder import course, export, feedback, grade, runner, stock  # noqa: E402
+from autograder.mutants import load  # noqa: E402
+from autograder.sandbox import Limits, Sandbox, isolation_available, sandbox_uid  # noqa: E402
+from autograder.submissions import filled, grade_id, solution_cells, write  # noqa: E402
+from autograder.verdict import Source, judge, read_submission  # noqa: E402
+from autograder.verdict import sandbox_cells, student_cells  # noqa: E402
+
+ASSIGNMENT = "04_attention"
+STOCK_DEFAULT_TIMEOUT = 60          # c.Execute.timeout in autograder/nbgrader_config.py
+KINDS = ("correct", "wrong", "crash", "loop")
+
+
+def now() -> float:
+    return time.perf_counter()
+
+
+def load_avg() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1/5/15 min, {os.cpu_count()} cores)"
+
+
+# --------------------------------------------------------------------------- the batch
+def plan(n: int) -> dict[str, int]:
+    loop = max(1, round(0.05 * n))
+    crash = max(1, round(0.10 * n))
+    wrong = max(1, round(0.25 * n))
+    return {"correct": n - loop - crash - wrong, "wrong": wrong, "crash": crash, "loop": loop}
+
+
+def _in_body(src: str, line: str) -> str:
+    """``line`` as the first statement of the answer's solution block (inside the function)."""
+    lines = src.splitlines()
+    for i, text in enumerate(lines):
+        if text.strip() == "### BEGIN SOLUTION":
+            indent = text[:len(text) - len(text.lstrip())]
+            lines.insert(i + 1, indent + line)
+            return "\n".join(lines)
+    raise ValueError("no ### BEGIN SOLUTION line in the answer")
+
+
+def _answer_cells(nb) -> list[int]:
+    answers = set(solution_cells(ASSIGNMENT))
+    return [i for i, c in enumerate(nb.cells) if grade_id(c) in answers]
+
+
+CRASHES = ("exit-extra", "raise-answer", "raise-extra", "exit-answer")
+LOOPS = ("loop-top", "loop-body")
+
+
+def crashing(variant: str, rng: random.Random):
+    nb = filled(ASSIGNMENT)
+    answers = _answer_cells(nb)
+    i = rng.choice(answers)
+    gid = grade_id(nb.cells[i])
+    if variant == "raise-extra":
+        nb.cells.insert(i + 1, nbformat.v4.new_code_cell('raise RuntimeError("left-over debugging cell")'))
+        return nb, f"extra cell after {gid} raises"
+    if variant == "exit-extra":
+        nb.cells.insert(i + 1, nbformat.v4.new_code_cell("import os\nos._exit(1)"))
+        return nb, f"extra cell after {gid} calls os._exit(1)"
+    if variant == "raise-answer":
+        nb.cells[i].source = _in_body(nb.cells[i].source, 'raise RuntimeError("not finished")')
+        return nb, f"{gid} raises when called"
+    nb.cells[i].source = _in_body(nb.cells[i].source, "import os; os._exit(1)")
+    return nb, f"{gid} calls os._exit(1) when called"
+
+
+def looping(variant: str, rng: random.Random):
+    nb = filled(ASSIGNMENT)
+    i = rng.choice(_answer_cells(nb))
+    gid = grade_id(nb.cells[i])
+    if variant == "loop-top":
+        nb.cells[i].source = "while True:\n    pass\n\n" + nb.cells[i].source
+        return nb, f"{gid}: `while True: pass` before the definition"
+    nb.cells[i].source = _in_body(nb.cells[i].source, "while True: pass")
+    return nb, f"{gid}: `while True: pass` when called"
+
+
+def make_batch(folder: Path, n: int, seed: int) -> dict[str, tuple[str, str]]:
+    """Write the submissions; return {student: (kind, what it is)}."""
+    rng = random.Random(seed)
+    counts = plan(n)
+    kinds = [k for k in KINDS for _ in range(counts[k])]
+    rng.shuffle(kinds)
+    mutants = load(ASSIGNMENT)
+    seen = defaultdict(int)
+    batch = {}
+    for i, kind in enumerate(kinds):
+        j = seen[kind]
+        seen[kind] += 1
+        if kind == "correct":
+            nb, what = filled(ASSIGNMENT), "reference solution"
+        elif kind == "wrong":
+            m = mutants[j % len(mutants)]
+            nb, what = filled(ASSIGNMENT, m), f"mutant {m.name}"
+        elif kind == "crash":
+            nb, what = crashing(CRASHES[j % len(CRASHES)], rng)
+        else:
+            nb, what = looping(LOOPS[j % len(LOOPS)], rng)
+        sid = f"s{i:03d}-{kind}"
+        write(nb, folder / f"{sid}.ipynb")
+        batch[sid] = (kind, what)
+    return batch
+
+
+# --------------------------------------------------------------------------- timing helpers
+@contextlib.contextmanager
+def patched(obj, name: str, value):
+    """``obj.name = value`` for the duration (nothing when ``obj`` has no such attribute)."""
+    if not hasattr(obj, name):
+        yield
+        return
+    old = getattr(obj, name)
+    setattr(obj, name, value)
+    try:
+        yield
+    finally:
+        setattr(obj, name, old)
+
+
+class Clock:
+    """Seconds spent in wrapped functions: total per label, and per (label, key)."""
+
+    def __init__(self):
+        self.total = defaultdict(float)
+        self.calls = defaultdict(int)
+        self.by_key = {}
+        self.marks = {}
+
+    def wrap(self, label: str, fn, key=None):
+        def timed(*args, **kwargs):
+            t = now()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                dt = now() - t
+                self.total[label] += dt
+                self.calls[label] += 1
+                if key is not None:
+                    self.by_key[(label, key(*args, **kwargs))] = dt
+                self.marks[f"{label}:last"] = now()
+        return timed
+
+
+# --------------------------------------------------------------------------- the two runs
+def time_attr(stack: contextlib.ExitStack, clock: Clock, obj, name: str, label: str, key=None):
+    """Time every call of ``obj.name`` under ``label`` while ``stack`` is open (if it exists)."""
+    if hasattr(obj, name):
+        stack.enter_context(patched(obj, name, clock.wrap(label, getattr(obj, name), key)))
+
+
+def run_ours(folder: Path, work: Path, workers: int, budget: float):
+    clock = Clock()
+    with contextlib.ExitStack() as stack:
+        orig_executor = grade._executor
+
+        def executor(*a, **k):
+            clock.marks["pool"] = now()
+            return orig_executor(*a, **k)
+
+        stack.enter_context(patched(grade, "_executor", executor))
+        time_attr(stack, clock, grade, "record", "gradebook")
+        time_attr(stack, clock, feedback, "write", "feedback")
+        for f in ("write_csv", "write_lms_csv", "write_summary"):
+            time_attr(stack, clock, export, f, "csv")
+        t0 = now()
+        results = grade.grade(ASSIGNMENT, folder, work, workers=workers,
+                              limits=Limits(wall_s=budget, cpu_s=int(budget)), progress=True)
+        wall = now() - t0
+    clock.marks["t0"], clock.marks["end"] = t0, t0 + wall
+    return {r.student: r for r in results}, wall, clock
+
+
+def stock_config(budget: float):
+    """course.config with nbgrader's per-cell timeout set to ``budget`` (this process only)."""
+    orig = course.config
+
+    def config(*a, **k):
+        cfg = orig(*a, **k)
+        cfg.Execute.timeout = int(budget)
+        return cfg
+    return patched(course, "config", config)
+
+
+def run_stock(folder: Path, work: Path, budget: float):
+    clock = Clock()
+    orig_api = course.api
+
+    def api(*a, **k):
+        t = now()
+        x = orig_api(*a, **k)
+        clock.total["api"] += now() - t
+        x.generate_assignment = clock.wrap("generate_assignment", x.generate_assignment)
+        x.autograde = clock.wrap("autograde", x.autograde, key=lambda aid, sid, **_: sid)
+        x.generate_feedback = clock.wrap("generate_feedback", x.generate_feedback,
+                                         key=lambda aid, sid, **_: sid)
+        return x
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(stock_config(budget))
+        stack.enter_context(patched(course, "api", api))
+        time_attr(stack, clock, stock, "_scores", "gradebook")
+        time_attr(stack, clock, stock, "write_csv", "csv")
+        t0 = now()
+        results = stock.grade(ASSIGNMENT, folder, work, progress=True)
+        wall = now() - t0
+    return {r.student: r for r in results}, wall, clock
+
+
+# --------------------------------------------------------------------------- direct timings
+def best_time(fn, reps: int) -> float:
+    times = []
+    for _ in range(reps):
+        t = now()
+        fn()
+        times.append(now() - t)
+    return min(times)   # other work on the machine only ever adds time
+
+
+def subprocess_time(cmd: list[str], reps: int) -> float:
+    env = {"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "LANG": "C.UTF-8"}
+    return best_time(lambda: subprocess.run(cmd, check=True, env=env, capture_output=True), reps)
+
+
+def direct_ours(tmp: Path, correct: Path, budget: float, reps: int) -> dict[str, float]:
+    """The steps of ``verdict.grade_notebook``, one at a time, on one correct submission."""
+    limits = Limits(wall_s=budget, cpu_s=int(budget))
+    hide = sorted({str(ROOT), str(tmp), "/root", "/home"})
+    uid = sandbox_uid(3999)
+    source = Source.load(course.SOLUTIONS / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    seed = {"seed": "bench"} if "seed" in inspect.signature(judge).parameters else {}
+    out = defaultdict(list)
+    for _ in range(reps):
+        box = Sandbox([], hide=hide, limits=limits, uid=uid)
+        t = now()
+        box.start()
+        out["start_empty"].append(now() - t)
+        box.close()
+        t0 = now()
+        answers, extra, _ = student_cells(read_submission(correct), source)
+        box = Sandbox(sandbox_cells(source, answers, extra), hide=hide, limits=limits, uid=uid)
+        t1 = now()
+        ready = box.start()
+        t2 = now()
+        tasks = judge(source, box, ready, **seed)
+        t3 = now()
+        box.close()
+        t4 = now()
+        if sum(t.score for t in tasks.values()) != sum(t.max_score for t in tasks.values()):
+            raise RuntimeError(f"the reference solution lost points: {tasks}")
+        # the cells alone: the runner's own run_cells, in this process (torch already imported)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)           # as in the sandbox
+        try:
+            t = now()
+            ran = runner.run_cells(sandbox_cells(source, answers, extra), {"__name__": "__main__"})
+            out["cells"].append(now() - t)
+        finally:
+            torch.set_num_threads(threads)
+        if any(c["error"] for c in ran):
+            raise RuntimeError(f"the reference solution's cells failed: {ran}")
+        for k, v in (("read", t1 - t0), ("start_cells", t2 - t1), ("hidden", t3 - t2),
+                     ("close", t4 - t3), ("total", t4 - t0)):
+            out[k].append(v)
+    return {k: min(v) for k, v in out.items()}
+
+
+def direct_stock(tmp: Path, work: Path, sid: str, budget: float, reps: int) -> dict[str, float]:
+    """nbgrader's autograde and generate_feedback of student ``sid`` (already graded in ``work``),
+    next to kernels started by nbclient alone: empty, ``import torch``, the source notebook."""
+    from nbclient import NotebookClient
+
+    def execute(nb):
+        nb = nbformat.from_dict(nb)
+        NotebookClient(nb, timeout=int(budget), kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp)}}).execute()
+
+    empty = nbformat.v4.new_notebook()
+    torch_nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import torch")])
+    source_nb = nbformat.read(course.SOLUTIONS / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    with stock_config(budget):
+        api_s = best_time(lambda: course.api(work=work, release=work / "release"), reps)
+        api = course.api(work=work, release=work / "release")
+    out = defaultdict(list)
+    for _ in range(reps):
+        kernel, with_torch, notebook = (best_time(lambda: execute(nb), 1)
+                                        for nb in (empty, torch_nb, source_nb))
+        t = now()
+        course.check(api.autograde(ASSIGNMENT, sid, force=True, create=True), "autograde")
+        autograde = now() - t
+        t = now()
+        course.check(api.generate_feedback(ASSIGNMENT, sid, force=True), "generate_feedback")
+        out["feedback"].append(now() - t)
+        out["kernel"].append(kernel)
+        out["kernel_torch"].append(with_torch)
+        out["notebook"].append(notebook)
+        out["autograde"].append(autograde)
+    best = {k: min(v) for k, v in out.items()}
+    return {"api": api_s, **best, "torch": best["kernel_torch"] - best["kernel"],
+            "cells": best["notebook"] - best["kernel_torch"],
+            "nbgrader": best["autograde"] - best["notebook"]}
+
+
+# --------------------------------------------------------------------------- agreement
+def compare(batch, ours, theirs):
+    exact, partial, other = [], [], []
+    for sid in batch:
+        o, s = ours[sid], theirs[sid]
+        diffs = []
+        only_partial = True
+        for gid, t in o.tasks.items():
+            st = s.scores.get(gid, 0.0)
+            if abs(t.score - st) > 1e-9:
+                diffs.append(f"{gid.removesuffix('_tests')} {t.score:g}/{st:g}")
+                if not (st == 0 and 0 < t.score < t.max_score):
+                    only_partial = False
+        if not diffs:
+            exact.append(sid)
+        elif only_partial:
+            partial.append((sid, diffs))
+        else:
+            other.append((sid, diffs))
+    return exact, partial, other
+
+
+# --------------------------------------------------------------------------- report
+def report_runs(args, batch, counts, ours, ours_wall, oc, theirs, stock_wall, sc) -> None:
+    n = len(batch)
+    rate_o, rate_s = 60 * n / ours_wall, 60 * n / stock_wall
+    ratio = rate_o / rate_s
+    print(f"\n## Throughput ({ASSIGNMENT}, {n} submissions, {os.cpu_count()} cores)\n")
+    print("| grader | submissions | wall s | submissions/min | ours/stock |")
+    print("|---|---|---|---|---|")
+    print(f"| ours: autograder.grade, {args.workers} workers, sandboxed, budget {args.budget:g} s/notebook "
+          f"| {len(ours)} | {ours_wall:.1f} | {rate_o:.1f} | {ratio:.2f}x |")
+    print(f"| stock: autograder.stock (nbgrader autograde + feedback), sequential, timeout "
+          f"{args.budget:g} s/cell | {len(theirs)} | {stock_wall:.1f} | {rate_s:.1f} | 1.00x |")
+    print(f"\nratio ours/stock: {ratio:.2f}x (target >= 3x: {'met' if ratio >= 3 else 'NOT met'})")
+    loops = counts["loop"]
+    extra = loops * (STOCK_DEFAULT_TIMEOUT - args.budget)
+    if extra > 0:
+        slow = 60 * n / (stock_wall + extra)
+        print(f"with the course's configured Execute.timeout = {STOCK_DEFAULT_TIMEOUT} s per cell, stock's "
+              f"{loops} looping submission(s) would cost ~{extra:.0f} s more (computed, not measured): "
+              f"{slow:.1f} submissions/min, ratio {rate_o / slow:.2f}x")
+
+    print("\n## Seconds per submission, by kind (mean, as timed in the runs above)\n")
+    print(f"| kind | n | ours: sandbox + hidden tests ({args.workers} at a time) "
+          "| stock: autograde | stock: generate_feedback |")
+    print("|---|---|---|---|---|")
+    for kind in KINDS:
+        sids = [s for s, (k, _) in batch.items() if k == kind]
+        o = statistics.mean(ours[s].seconds for s in sids)
+        a = statistics.mean(sc.by_key.get(("autograde", s), 0.0) for s in sids)
+        f = statistics.mean(sc.by_key.get(("generate_feedback", s), 0.0) for s in sids)
+        print(f"| {kind} | {len(sids)} | {o:.2f} | {a:.2f} | {f:.2f} |")
+
+    m = oc.marks
+    pool = m.get("pool", m["t0"])
+    last = m.get("gradebook:last", pool)
+    busy = sum(r.seconds for r in ours.values())
+    print(f"\n## Where the wall time goes, per submission (wall / {n}), as timed in the runs\n")
+    print(f"- ours, {ours_wall / n:.2f} s per submission:")
+    print(f"  - preparation (sandbox probe, collect, nbgrader generate_assignment): "
+          f"{(pool - m['t0']) / n:.3f} s ({pool - m['t0']:.1f} s once)")
+    print(f"  - grading, {args.workers} sandboxes at a time: {(last - pool) / n:.2f} s "
+          f"(each submission's own time averages {busy / n:.2f} s; gradebook writes, in the main "
+          f"thread meanwhile: {oc.total['gradebook'] / n:.3f} s)")
+    print(f"  - after grading: feedback HTML {oc.total['feedback'] / n:.3f} s, CSVs + summary "
+          f"{oc.total['csv'] / n:.3f} s (all after-grading work: {(m['end'] - last) / n:.3f} s)")
+    other = stock_wall - sum(sc.total[k] for k in ("api", "generate_assignment", "autograde",
+                                                    "generate_feedback", "gradebook", "csv"))
+    print(f"- stock, {stock_wall / n:.2f} s per submission:")
+    print(f"  - preparation (NbGraderAPI, generate_assignment): "
+          f"{(sc.total['api'] + sc.total['generate_assignment']) / n:.3f} s "
+          f"({sc.total['api'] + sc.total['generate_assignment']:.1f} s once)")
+    print(f"  - autograde: {sc.total['autograde'] / n:.2f} s")
+    print(f"  - generate_feedback: {sc.total['generate_feedback'] / n:.2f} s "
+          f"({sc.calls['generate_feedback']} of {n} submissions get feedback)")
+    print(f"  - gradebook reads {sc.total['gradebook'] / n:.3f} s, CSV {sc.total['csv'] / n:.3f} s, "
+          f"rest (collect, ...) {other / n:.3f} s")
+
+    exact, partial, diff = compare(batch, ours, theirs)
+    print("\n## Agreement (scores per task, ours vs stock)\n")
+    print(f"- exactly the same scores: {len(exact)} / {n}")
+    print(f"- differ by partial credit only (ours > 0 on a task where stock gives 0): {len(partial)}")
+    print(f"- differ otherwise: {len(diff)}")
+    for title, rows in (("partial credit", partial), ("other difference", diff)):
+        for sid, diffs in rows:
+            o, s = ours[sid], theirs[sid]
+            _, what = batch[sid]
+            why_o = o.error or next((t.message for t in o.tasks.values() if t.message), "")
+            print(f"  - {title}: {sid} ({what}): total ours {o.total:g}, stock {s.total:g}; "
+                  f"task ours/stock: {', '.join(diffs)}")
+            print(f"    ours: {why_o[:150] or '-'} | stock: {s.error[:150] or '-'}")
+    for name, results in (("ours", ours), ("stock", theirs)):
+        errors = [(sid, results[sid].error) for sid in batch if results[sid].error]
+        print(f"- {name} reported an error for {len(errors)} submission(s)"
+              + "".join(f"\n  - {sid}: {e.splitlines()[0][:120]}" for sid, e in errors))
+    totals = defaultdict(lambda: [0, 0.0, 0.0])
+    for sid, (kind, _) in batch.items():
+        totals[kind][0] += 1
+        totals[kind][1] += ours[sid].total
+        totals[kind][2] += theirs[sid].total
+    print("\n| kind | n | mean total ours | mean total stock |")
+    print("|---|---|---|---|")
+    for kind in KINDS:
+        c, o, s = totals[kind]
+        print(f"| {kind} | {c} | {o / c:.2f} | {s / c:.2f} |")
+
+
+def report_direct(args, tmp: Path, sid: str, sc, batch) -> None:
+    print(f"\n## One correct submission, timed directly (best of {args.reps}, one at a time)\n",
+          flush=True)
+    py = [sys.executable, "-I"]
+    try:
+        d_py = {"python": subprocess_time(py + ["-c", "pass"], args.reps),
+                "torch": subprocess_time(py + ["-c", "import torch"], args.reps),
+                "unshare": subprocess_time(["unshare", "--net", "--mount", "--pid", "--fork",
+                                            "--kill-child", "--", *py, "-c", "pass"], args.reps)}
+        print(f"- for scale: `python -I -c pass` {d_py['python']:.2f} s, under `unshare --net "
+              f"--mount --pid` {d_py['unshare']:.2f} s; `python -I -c 'import torch'` {d_py['torch']:.2f} s")
+    except Exception as exc:  # a figure missing is better than no report
+        print(f"- python start-up timings failed: {type(exc).__name__}: {exc}")
+    try:
+        correct = tmp / "work-ours" / "submitted" / sid / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+        d = direct_ours(tmp, correct, args.budget, args.reps)
+        print(f"- ours: one submission {d['total']:.2f} s, split into (each the best of its repetitions):")
+        print(f"  - reading and parsing the notebook: {d['read']:.3f} s")
+        print(f"  - sandbox start + running the cells: {d['start_cells']:.2f} s; for comparison:")
+        print(f"    - sandbox start alone (Sandbox.start with no cells: unshare, namespaces, mounts, "
+              f"python, import torch, limits): {d['start_empty']:.2f} s")
+        print(f"    - the cells alone (setup, answers, visible checks; the runner's run_cells "
+              f"in this process): {d['cells']:.2f} s")
+        print(f"  - hidden tests, in the grader through the proxies: {d['hidden']:.2f} s")
+        print(f"  - closing the sandbox: {d['close']:.3f} s")
+    except Exception as exc:
+        print(f"- ours: direct timings failed: {type(exc).__name__}: {exc}")
+    try:
+        d = direct_stock(tmp, tmp / "work-stock", sid, args.budget, args.reps)
+        ag = statistics.mean(sc.by_key[("autograde", s)] for s, (k, _) in batch.items()
+                             if k == "correct" and ("autograde", s) in sc.by_key)
+        fb = statistics.mean(sc.by_key[("generate_feedback", s)] for s, (k, _) in batch.items()
+                             if k == "correct" and ("generate_feedback", s) in sc.by_key)
+        print(f"- stock: autograde {d['autograde']:.2f} s + generate_feedback {d['feedback']:.2f} s "
+              f"(in the run, means over the correct submissions: {ag:.2f} s + {fb:.2f} s); "
+              "autograde splits into (best of each; differences of bests):")
+        print(f"  - kernel start + stop (nbclient, empty notebook): {d['kernel']:.2f} s")
+        print(f"  - import torch in the kernel: {d['torch']:.2f} s")
+        print(f"  - running the notebook's cells (hidden tests included): {d['cells']:.2f} s")
+        print(f"  - nbgrader's own work around them (copying, gradebook, preprocessors, writing): "
+              f"{d['nbgrader']:.2f} s")
+        print(f"  - (NbGraderAPI construction, once per run: {d['api']:.3f} s)")
+    except Exception as exc:
+        print(f"- stock: direct timings failed: {type(exc).__name__}: {exc}")
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n", type=int, default=100, help="submissions in the batch (default 100)")
+    p.add_argument("--workers", type=int, default=2, help="parallel sandboxes of ours (default 2)")
+    p.add_argument("--budget", type=float, default=20.0,
+                   help="seconds: ours' whole-notebook wall/CPU limit and stock's per-cell timeout")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reps", type=int, default=3, help="repetitions of each direct timing")
+    p.add_argument("--quick", action="store_true", help="a batch of 20 (about 3 minutes)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.n = 20
+    ok, why = isolation_available()
+    if not ok:
+        raise SystemExit(f"the course's grader needs its sandbox here: {why}")
+    import nbgrader.api  # noqa: F401  (imported here: out of both timings)
+    import nbgrader.apps  # noqa: F401
+
+    loads = [("start", load_avg())]
+    with tempfile.TemporaryDirectory(prefix="grading-throughput-") as tmp:
+        tmp = Path(tmp)
+        subs = tmp / "submissions"
+        batch = make_batch(subs, args.n, args.seed)
+        counts = plan(args.n)
+        print(f"{args.n} submissions of {ASSIGNMENT} (seed {args.seed}): "
+              + ", ".join(f"{counts[k]} {k}" for k in KINDS) + f"; budget W = {args.budget:g} s; "
+              + load_avg(), flush=True)
+        ours, ours_wall, oc = run_ours(subs, tmp / "work-ours", args.workers, args.budget)
+        loads.append(("after ours", load_avg()))
+        theirs, stock_wall, sc = run_stock(subs, tmp / "work-stock", args.budget)
+        loads.append(("after stock", load_avg()))
+        report_runs(args, batch, counts, ours, ours_wall, oc, theirs, stock_wall, sc)
+        sid = next(s for s, (kind, _) in batch.items() if kind == "correct")
+        report_direct(args, tmp, sid, sc, batch)
+        loads.append(("end", load_avg()))
+    print("\n## Load\n")
+    for when, text in loads:
+        print(f"- {when}: {text}")
+
+
+if __name__ == "__main__":
+    main()
