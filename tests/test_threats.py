@@ -6,8 +6,8 @@ attack that must leave the others alone, after three victims were graded), the "
 batches (a bystander graded at the same time as an attack on its share of the machine) and a
 stock-nbgrader baseline run in a throwaway folder.
 
-Tests marked ``xfail(strict=True)`` are known weaknesses (THREATS.md, "Open weaknesses"): each
-asserts what is right, and fails today.
+The weaknesses these tests found (THREATS.md, "Weaknesses found by these tests") are fixed; the
+tests that found them stay, asserting what is right.
 """
 from __future__ import annotations
 
@@ -91,8 +91,7 @@ def main(tmp_path_factory):
         ns.before = T.grade_ours([], subs, work, ctx, T.LIMITS["main"])
         ns.files_before = _victim_files(work, subs)
         ns.book_before = T.gradebook_scores(work)
-        ns.results = T.grade_ours([a for a in ATTACKS.values() if a.batch == "main"
-                                   and (a.sid != "t09a-fork-bomb" or T.autogroup())], subs, work,
+        ns.results = T.grade_ours([a for a in ATTACKS.values() if a.batch == "main"], subs, work,
                                   ctx, T.LIMITS["main"])
         ns.files_after = _victim_files(work, subs)
         ns.book_after = T.gradebook_scores(work)
@@ -155,8 +154,6 @@ def stock(tmp_path_factory):
 def test_every_submission_of_the_batch_is_graded(main):
     """The batch goes on whatever a submission does: every one has a result."""
     expected = {a.sid for a in ATTACKS.values() if a.batch == "main"} | set(T.VICTIMS)
-    if not T.autogroup():
-        expected.discard("t09a-fork-bomb")
     assert set(main.results) == expected
     assert main.results["t00-wrong"].total == 0, "the wrong answers alone must score 0"
     assert main.results["t00-wrong"].status == "graded"
@@ -331,12 +328,17 @@ def test_an_endless_call_does_not_cost_a_bystander_its_grade(lock):
 
 
 # --------------------------------------------------------------------------- 9. resources
+def _contained(r, wall):
+    """A fork bomb with right answers either finishes within its limits (its cgroup caps the
+    processes, its cell's alarm stops the parent) or is stopped at the wall clock; either way it
+    is over in time and says so if it was stopped."""
+    assert r.seconds < wall + 10, r.seconds
+    if r.total != 10:
+        assert r.total == 0 and r.error.startswith("time limit"), (r.error, _scores(r))
+
+
 def test_fork_bomb_is_contained(main):
-    if not T.autogroup():
-        pytest.skip("the kernel's autogroup scheduling is off: a fork bomb would starve the "
-                    "submissions graded next to it (W6)")
-    r = main.results["t09a-fork-bomb"]
-    assert r.total == 0 and r.error.startswith("time limit"), r.error
+    _contained(main.results["t09a-fork-bomb"], T.LIMITS["main"].wall_s)
     # the submissions graded next to it were not hurt: every other test of this batch
 
 
@@ -378,7 +380,7 @@ def test_unix_sockets_outside_hidden_folders_are_unreachable(main):
 
 
 def test_fork_bomb_does_not_starve_a_bystander(hog):
-    assert hog["t09e-fork-bomb-setsid"].total == 0
+    _contained(hog["t09e-fork-bomb-setsid"], T.LIMITS["hog"].wall_s)
     assert hog["dave"].total == 10, (hog["dave"].error, _scores(hog["dave"]))
 
 
@@ -388,7 +390,9 @@ def test_memory_limit_holds_for_the_whole_submission(lock):
     if rep is None:      # the limit may also stop the whole submission: then it must say so
         assert "memory" in r.error, r.error
     else:
-        assert rep["total_mb"] <= T.LIMITS["lock"].memory_mb, rep
+        # VmRSS counts pages shared after fork in every process: allow a few MB of overlap
+        assert rep["total_mb"] <= T.LIMITS["lock"].memory_mb + 64, rep
+        assert len(rep["children_mb"]) < 4, "all four 600 MB children were allowed at once"
 
 
 # --------------------------------------------------------------------------- 10. imitation
