@@ -22,11 +22,9 @@ Outputs in the work folder: ``results/<assignment>/<student>.json``, ``gradebook
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import secrets
-import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict
@@ -38,25 +36,20 @@ from tqdm.auto import tqdm
 warnings.filterwarnings("ignore", message=".*not in session.*")
 
 from . import collect, course, export, feedback
-from .sandbox import Limits, isolation_available, sandbox_uid
+from .sandbox import Limits, isolation_available, release_uid, sandbox_uid
 from .verdict import Result, Source, grade_notebook, zero
-
-_uids = itertools.count()
-_uid_lock = threading.Lock()
-
-
-def _next_uid() -> int:
-    """A uid no other running sandbox of this machine uses (process limits count per uid)."""
-    with _uid_lock:
-        return sandbox_uid((os.getpid() * 64 + next(_uids)) % 4000)
-
 
 def grade_one(path: str, source_path: str, student: str, hide: list[str], limits: dict,
               isolate: bool, secret: str) -> dict:
     """Grade one file; runs in a local thread or on a Dask worker. Returns the result as JSON."""
     source = Source.load(Path(source_path))
-    result = grade_notebook(Path(path), source, student, hide=hide, limits=Limits(**limits),
-                            uid=_next_uid() if isolate else 0, isolate=isolate, secret=secret)
+    uid = sandbox_uid() if isolate else 0
+    try:
+        result = grade_notebook(Path(path), source, student, hide=hide, limits=Limits(**limits),
+                                uid=uid, isolate=isolate, secret=secret)
+    finally:
+        if uid:
+            release_uid(uid)
     return result.to_json()
 
 

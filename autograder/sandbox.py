@@ -345,7 +345,30 @@ class Remote:
     __hash__ = object.__hash__
 
 
-def sandbox_uid(slot: int) -> int:
-    """A distinct unprivileged uid per parallel worker (process limits are counted per uid)."""
-    return 61000 + slot
+UID_BASE, UID_RANGE = 200_000, 1_000_000
+UID_LOCKS = Path("/run/lock")
 
+
+def sandbox_uid(slot: int | None = None) -> int:
+    """A uid that no other running sandbox on this machine has, across grader processes: a
+    random one in a large unused range, claimed with an exclusive lock file (released by
+    :func:`release_uid`). Process limits and the final kill-by-uid rely on it being exclusive."""
+    if slot is not None:
+        return UID_BASE + slot
+    import secrets
+
+    for _ in range(1000):
+        uid = UID_BASE + secrets.randbelow(UID_RANGE)
+        try:
+            os.close(os.open(UID_LOCKS / f"tlcourse-uid-{uid}", os.O_CREAT | os.O_EXCL, 0o600))
+            return uid
+        except FileExistsError:
+            continue
+    raise SandboxError("no free sandbox uid")
+
+
+def release_uid(uid: int) -> None:
+    try:
+        os.unlink(UID_LOCKS / f"tlcourse-uid-{uid}")
+    except FileNotFoundError:
+        pass
