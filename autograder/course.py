@@ -22,13 +22,30 @@ def assignments() -> list[str]:
                   if p.is_dir() and (p / f"{p.name}.ipynb").exists())
 
 
+def source_notebook(assignment: str) -> Path:
+    """The nbgrader source notebook of an assignment: ``solutions/<id>/<id>.ipynb``."""
+    return SOLUTIONS / assignment / f"{assignment}.ipynb"
+
+
+def nbgrader_meta(cell) -> dict:
+    """A cell's nbgrader metadata, or {} when it is missing or hand-mangled (not a dict)."""
+    meta = cell.get("metadata") if isinstance(cell, dict) else None
+    nbg = meta.get("nbgrader") if isinstance(meta, dict) else None
+    return nbg if isinstance(nbg, dict) else {}
+
+
+def grade_id(cell) -> str | None:
+    """A cell's nbgrader grade_id, or None (missing, or not a string)."""
+    gid = nbgrader_meta(cell).get("grade_id")
+    return gid if isinstance(gid, str) else None
+
+
 def graded_cells(assignment: str) -> list[str]:
     """grade_ids of the graded (test) cells of an assignment, in notebook order."""
     import nbformat
 
-    nb = nbformat.read(SOLUTIONS / assignment / f"{assignment}.ipynb", as_version=4)
-    return [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
-            if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+    nb = nbformat.read(source_notebook(assignment), as_version=4)
+    return [grade_id(c) for c in nb.cells if nbgrader_meta(c).get("grade")]
 
 
 def _environment() -> None:

@@ -152,7 +152,7 @@ def grade_collected(assignment: str, found: dict[str, Path], work: Path, hide: l
     api = course.api(work=work, release=work / "release", db_url=db_url)
     # Records the assignment, its graded cells and points in the gradebook.
     course.check(api.generate_assignment(assignment, force=True), f"preparing {assignment}")
-    source_path = course.SOLUTIONS / assignment / f"{assignment}.ipynb"
+    source_path = course.source_notebook(assignment)
     results_dir = work / "results" / assignment
 
     results: dict[str, Result] = {}
@@ -181,7 +181,7 @@ def grade_collected(assignment: str, found: dict[str, Path], work: Path, hide: l
                 futures = {pool.submit(grade_one, str(path), str(source_path), sid, hide,
                                        asdict(limits), isolate, secret): sid
                            for sid, path in todo.items()}
-                done_iter = _as_completed(pool, futures, scheduler)
+                done_iter = _as_completed(futures, scheduler)
                 bar = tqdm(done_iter, total=len(futures), desc=f"grading {assignment}",
                            disable=not progress)
                 for fut in bar:
@@ -201,7 +201,7 @@ def grade_collected(assignment: str, found: dict[str, Path], work: Path, hide: l
 
 
 def _source(assignment: str) -> Source:
-    return Source.load(course.SOLUTIONS / assignment / f"{assignment}.ipynb")
+    return Source.load(course.source_notebook(assignment))
 
 
 def write_feedback(assignment: str, work: Path, results: list[Result] | None = None) -> list[Path]:
@@ -221,7 +221,7 @@ def write_exports(assignment: str, work: Path, results: list[Result] | None = No
             export.write_summary(results, source, work / "summary" / f"{assignment}.html")]
 
 
-def _as_completed(pool, futures, scheduler):
+def _as_completed(futures, scheduler):
     if scheduler:
         from distributed import as_completed as dask_completed
 

@@ -221,8 +221,10 @@ def plain(value, depth: int = 0):
         return type(value)(plain(v, depth + 1) for v in value)
     if type(value) in (dict, collections.OrderedDict) and all(type(k) is str for k in value):
         return {k: plain(v, depth + 1) for k, v in value.items()}
-    if type(value) in (torch.dtype, torch.Size):
-        return {"__kind__": "repr", "repr": repr(value)} if type(value) is torch.dtype else tuple(value)
+    if type(value) is torch.Size:
+        return tuple(value)
+    if type(value) is torch.dtype:
+        return {"__kind__": "repr", "repr": repr(value)}
     _objects[id(value)] = value
     return {"__kind__": "ref", "ref": id(value), "type": type(value).__name__}
 

@@ -10,18 +10,16 @@ from pathlib import Path
 import nbformat
 
 from . import course
+from .course import grade_id, nbgrader_meta
 from .mutants import Mutant
 
-
-def grade_id(cell) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+__all__ = ["grade_id", "solution_cells", "release_notebook", "filled", "write"]
 
 
 def solution_cells(assignment: str) -> dict[str, str]:
     """grade_id -> source of every solution cell of the source notebook."""
-    nb = nbformat.read(course.SOLUTIONS / assignment / f"{assignment}.ipynb", as_version=4)
-    return {grade_id(c): c.source for c in nb.cells
-            if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+    nb = nbformat.read(course.source_notebook(assignment), as_version=4)
+    return {grade_id(c): c.source for c in nb.cells if nbgrader_meta(c).get("solution")}
 
 
 def release_notebook(assignment: str):

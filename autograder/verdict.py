@@ -27,6 +27,7 @@ from pathlib import Path
 
 import nbformat
 
+from .course import grade_id, nbgrader_meta
 from .sandbox import Limits, Sandbox, SandboxError, StudentError
 
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*\n(.*?)^[ \t]*### END HIDDEN TESTS[ \t]*$",
@@ -52,9 +53,9 @@ class Task:
 class Source:
     """What the grader needs from an assignment's source notebook."""
     name: str
-    setup: list[tuple[str, str]]           # (id, code) of locked, non-graded code cells
+    setup: dict[str, str]                  # id -> code of locked, non-graded code cells, in order
     order: list[tuple[str, str]]           # ("setup"|"answer"|"task", id) in notebook order
-    answers: dict[str, str]                # answer grade_id -> stub-free reference (unused by grading)
+    answers: dict[str, str]                # answer grade_id -> the reference solution's code
     tasks: dict[str, Task]
 
     def answer_names(self) -> set[str]:
@@ -75,11 +76,11 @@ class Source:
     @classmethod
     def load(cls, path: Path) -> "Source":
         nb = nbformat.read(path, as_version=4)
-        setup, order, answers, tasks = [], [], {}, {}
+        setup, order, answers, tasks = {}, [], {}, {}
         last_answer = None
         for cell in nb.cells:
-            meta = cell.get("metadata", {}).get("nbgrader", {})
-            gid = meta.get("grade_id")
+            meta = nbgrader_meta(cell)
+            gid = grade_id(cell)
             if cell.cell_type != "code" or not gid:
                 continue
             if meta.get("solution"):
@@ -95,7 +96,7 @@ class Source:
                 tasks[gid] = Task(gid, float(meta.get("points", 0)), visible, m.group(1), last_answer)
                 order.append(("task", gid))
             else:
-                setup.append((gid, cell.source))
+                setup[gid] = cell.source
                 order.append(("setup", gid))
         return cls(path.stem, setup, order, answers, tasks)
 
@@ -128,14 +129,6 @@ def read_submission(path: Path):
     return nb
 
 
-def _grade_id(cell: dict) -> str | None:
-    """The cell's nbgrader grade_id, or None when the metadata is missing or hand-mangled."""
-    meta = cell.get("metadata")
-    nbg = meta.get("nbgrader") if isinstance(meta, dict) else None
-    gid = nbg.get("grade_id") if isinstance(nbg, dict) else None
-    return gid if isinstance(gid, str) else None
-
-
 def student_cells(nb, source: Source) -> tuple[dict[str, str], dict[str, list[str]], list[str]]:
     """From the student's notebook: answers by grade_id, extra code cells attached to the
     nbgrader cell before them, and notes on anything odd (deleted or duplicated cells)."""
@@ -147,7 +140,7 @@ def student_cells(nb, source: Source) -> tuple[dict[str, str], dict[str, list[st
             continue
         src = cell.get("source", "")
         src = "".join(map(str, src)) if isinstance(src, list) else str(src)
-        gid = _grade_id(cell)
+        gid = grade_id(cell)
         if gid in source.answers:
             if gid in answers:
                 notes.append(f"answer cell {gid} appears twice: the first one was graded")
@@ -168,7 +161,7 @@ def sandbox_cells(source: Source, answers: dict, extra: dict) -> list[dict]:
     cells = [{"id": f"extra-{i}", "source": s} for i, s in enumerate(extra.get("", []))]
     for kind, gid in source.order:
         if kind == "setup":
-            cells.append({"id": gid, "source": dict(source.setup)[gid]})
+            cells.append({"id": gid, "source": source.setup[gid]})
         elif kind == "answer":
             cells.append({"id": gid, "source": answers.get(gid, "")})
         else:
@@ -273,7 +266,7 @@ def judge(source: Source, box: Sandbox, ready: dict, seed: str) -> dict[str, Tas
 
 def _judge(source: Source, box: Sandbox, ready: dict, seed: str) -> dict[str, TaskResult]:
     ns: dict = {"__name__": "__grader__"}
-    for _, code in source.setup:
+    for code in source.setup.values():
         exec(compile(code, "<setup>", "exec"), ns)
     # Only what the answer cells define becomes a proxy: a student's global named `range` or
     # `len` (or anything else) never reaches the hidden tests.

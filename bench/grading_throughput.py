@@ -268,7 +268,7 @@ def direct_ours(tmp: Path, correct: Path, budget: float, reps: int) -> dict[str,
     limits = Limits(wall_s=budget, cpu_s=int(budget))
     hide = sorted({str(ROOT), str(tmp), "/root", "/home"})
     uid = sandbox_uid(3999)
-    source = Source.load(course.SOLUTIONS / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    source = Source.load(course.source_notebook(ASSIGNMENT))
     seed = {"seed": "bench"} if "seed" in inspect.signature(judge).parameters else {}
     out = defaultdict(list)
     for _ in range(reps):
@@ -318,7 +318,7 @@ def direct_stock(tmp: Path, work: Path, sid: str, budget: float, reps: int) -> d
 
     empty = nbformat.v4.new_notebook()
     torch_nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import torch")])
-    source_nb = nbformat.read(course.SOLUTIONS / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    source_nb = nbformat.read(course.source_notebook(ASSIGNMENT), as_version=4)
     with stock_config(budget):
         api_s = best_time(lambda: course.api(work=work, release=work / "release"), reps)
         api = course.api(work=work, release=work / "release")

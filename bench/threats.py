@@ -43,7 +43,7 @@ from autograder.sandbox import Limits  # noqa: E402
 from autograder.submissions import filled, grade_id, release_notebook, solution_cells, write  # noqa: E402
 
 ASSIGNMENT = "04_attention"
-SOLUTION = course.SOLUTIONS / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+SOLUTION = course.source_notebook(ASSIGNMENT)
 # A submission that never finishes costs 20 s. Three batches, each graded by one grade() call:
 # "main" (every attack that must leave the others alone), "hog" (a fork bomb next to a bystander,
 # on 2 CPUs) and "lock" (an endless call next to a bystander, and the forked memory eater, under

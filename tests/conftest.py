@@ -16,3 +16,12 @@ def unavailable(why: str):
     if os.environ.get("CI"):
         pytest.fail(f"required in CI: {why}")
     pytest.skip(why)
+
+
+def require_sandbox():
+    """The grader's sandbox (root, namespaces): skip without it here, fail without it in CI."""
+    from autograder.sandbox import isolation_available
+
+    ok, why = isolation_available()
+    if not ok:
+        unavailable(f"the grader's sandbox cannot run here: {why}")

@@ -30,9 +30,9 @@ import pytest
 
 from autograder import course, grade
 from autograder.mutants import load
-from autograder.sandbox import isolation_available
 from autograder.submissions import filled, grade_id, write
 from autograder.verdict import MAX_NOTEBOOK_MB, BadSubmission, Source, grade_notebook, read_submission
+from conftest import require_sandbox
 
 pytestmark = [
     pytest.mark.slow,
@@ -122,15 +122,13 @@ def _submissions(folder):
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
-    ok, why = isolation_available()
-    if not ok:
-        pytest.skip(f"sandboxed grading unavailable here: {why}")
+    require_sandbox()
     subs = _submissions(tmp_path_factory.mktemp("bad-submissions"))
     work = tmp_path_factory.mktemp("bad-work")
     start = time.perf_counter()
     results = {r.student: r for r in grade.grade(A, subs, work, workers=2, progress=False)}
     elapsed = time.perf_counter() - start
-    source = Source.load(course.SOLUTIONS / A / f"{A}.ipynb")
+    source = Source.load(course.source_notebook(A))
     return results, work, source, elapsed, subs
 
 
@@ -250,7 +248,7 @@ def test_oversized_file_is_refused_before_reading(tmp_path):
         f.truncate((MAX_NOTEBOOK_MB + 1) * 2**20)    # sparse: costs no disk
     with pytest.raises(BadSubmission, match=f"over the {MAX_NOTEBOOK_MB} MB limit"):
         read_submission(path)
-    source = Source.load(course.SOLUTIONS / A / f"{A}.ipynb")
+    source = Source.load(course.source_notebook(A))
     r = grade_notebook(path, source, "big", hide=[], isolate=False)
     assert r.status == "error" and "clear the outputs" in r.error and r.total == 0
     assert set(r.tasks) == set(source.tasks)

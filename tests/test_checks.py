@@ -14,7 +14,7 @@ CASES = [(a, m) for a in course.assignments() for m in load(a)]
 
 def _namespace(assignment, answers):
     """Run the setup cell and every answer cell of the assignment in a fresh namespace."""
-    nb = nbformat.read(course.SOLUTIONS / assignment / f"{assignment}.ipynb", as_version=4)
+    nb = nbformat.read(course.source_notebook(assignment), as_version=4)
     ns = {}
     for cell in nb.cells:
         gid = grade_id(cell)

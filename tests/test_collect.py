@@ -174,12 +174,10 @@ def test_lms_zip_grades_end_to_end(tmp_path):
 
     from autograder import grade
     from autograder.mutants import load
-    from autograder.sandbox import isolation_available
     from autograder.submissions import filled
+    from conftest import require_sandbox
 
-    ok, why = isolation_available()
-    if not ok:
-        pytest.skip(f"sandboxed grading unavailable here: {why}")
+    require_sandbox()
     import nbformat
 
     mutant = next(m for m in load(A) if m.name == "causal_sees_future")

@@ -4,11 +4,10 @@ through stock ``nbgrader autograde`` (``autograder.stock``)."""
 import csv
 
 import pytest
-from conftest import unavailable
+from conftest import require_sandbox
 
 from autograder import course, grade, stock
 from autograder.mutants import load
-from autograder.sandbox import isolation_available
 from autograder.submissions import filled, release_notebook, write
 
 pytestmark = pytest.mark.slow
@@ -26,9 +25,7 @@ def _submissions(assignment, folder):
 
 @pytest.fixture(scope="module", params=ASSIGNMENTS)
 def graded(request, tmp_path_factory):
-    ok, why = isolation_available()
-    if not ok:
-        unavailable(f"sandboxed grading unavailable here: {why}")
+    require_sandbox()
     assignment = request.param
     subs = _submissions(assignment, tmp_path_factory.mktemp("submissions"))
     work = tmp_path_factory.mktemp("work")
@@ -106,7 +103,7 @@ def test_feedback_shows_points_and_messages_never_hidden_tests(graded):
     assignment, results, work = graded
     from autograder.verdict import Source
 
-    source = Source.load(course.SOLUTIONS / assignment / f"{assignment}.ipynb")
+    source = Source.load(course.source_notebook(assignment))
     hidden_lines = {line.strip() for t in source.tasks.values() for line in t.hidden.splitlines()
                     if len(line.strip()) > 25}
     for sid, r in results.items():

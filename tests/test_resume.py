@@ -19,8 +19,9 @@ import pytest
 
 from autograder import course, grade
 from autograder.mutants import load
-from autograder.sandbox import RUNNER, isolation_available
+from autograder.sandbox import RUNNER
 from autograder.submissions import filled, write
+from conftest import require_sandbox
 
 pytestmark = pytest.mark.slow
 A = "04_attention"
@@ -92,9 +93,7 @@ def _results(work):
 # --------------------------------------------------------------------------- the runs
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    ok, why = isolation_available()
-    if not ok:
-        pytest.skip(f"sandboxed grading unavailable here: {why}")
+    require_sandbox()
     subs = _submissions(tmp_path_factory.mktemp("resume-subs"))
     students = sorted(p.stem for p in subs.glob("*.ipynb"))
     state = {"subs": subs, "students": students, "times": {}}
@@ -194,7 +193,7 @@ def test_resumed_grades_equal_an_uninterrupted_run(runs):
     for s in runs["students"]:
         scores = runs["reference"][s][2]
         maximum = {g: t.points for g, t in
-                   grade.Source.load(course.SOLUTIONS / A / f"{A}.ipynb").tasks.items()}
+                   grade.Source.load(course.source_notebook(A)).tasks.items()}
         if s in good:
             assert scores == maximum, s
         else:

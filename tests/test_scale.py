@@ -12,11 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import unavailable
+from conftest import require_sandbox, unavailable
 
 from autograder import grade
 from autograder.mutants import load
-from autograder.sandbox import isolation_available
 from autograder.submissions import filled, release_notebook, write
 
 pytestmark = pytest.mark.slow
@@ -104,9 +103,7 @@ def dask_cluster():
 
 @pytest.fixture(scope="module")
 def submissions(tmp_path_factory):
-    ok, why = isolation_available()
-    if not ok:
-        unavailable(f"sandboxed grading unavailable here: {why}")
+    require_sandbox()
     folder = tmp_path_factory.mktemp("subs")
     write(filled("04_attention"), folder / "solution.ipynb")
     write(release_notebook("04_attention"), folder / "release.ipynb")

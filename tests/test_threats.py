@@ -22,14 +22,17 @@ from types import SimpleNamespace
 import pytest
 
 from autograder import course
-from autograder.sandbox import isolation_available
+from conftest import require_sandbox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import threats as T  # noqa: E402  (bench/threats.py: the attack catalogue)
 
-_OK, _WHY = isolation_available()
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not _OK, reason=f"the grader's sandbox cannot run here: {_WHY}")]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _sandbox():
+    require_sandbox()
 
 A = T.ASSIGNMENT
 ATTACKS = {a.sid: a for a in T.catalogue()}
