@@ -17,6 +17,7 @@ list`` shows what is cached. The cache is ``$TLCOURSE_CACHE`` or ``<repo>/.cache
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import inspect
 import json
@@ -90,6 +91,17 @@ def build(name: str, force: bool = False, progress: bool = True, **overrides) ->
     if (r.path / "recipe.json").exists() and not force:
         return r.path
     r.path.parent.mkdir(parents=True, exist_ok=True)
+    # One builder at a time per recipe (a book build and a test run may ask at once); whoever
+    # waited finds the model built and returns it.
+    with open(r.path.parent / f".{r.path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (r.path / "recipe.json").exists() and not force:
+            return r.path
+        _train_into_place(r, progress)
+    return r.path
+
+
+def _train_into_place(r: Recipe, progress: bool) -> None:
     # Train into a scratch folder next to the cache and rename it into place when complete:
     # an interrupted run never leaves a half-written model behind.
     scratch = Path(tempfile.mkdtemp(prefix=f".{r.name}-", dir=r.path.parent))
@@ -106,7 +118,6 @@ def build(name: str, force: bool = False, progress: bool = True, **overrides) ->
         os.replace(scratch, r.path)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return r.path
 
 
 def load(name: str, **overrides):
@@ -149,4 +160,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run the imported module's main, not this __main__ copy: recipes register in tlcourse.zoo.
+    from tlcourse.zoo import main as _main
+    _main()

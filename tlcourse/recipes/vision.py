@@ -1,9 +1,9 @@
-"""The zoo's recipes. Each chapter adds its own here; ``tlcourse.zoo`` explains the mechanism."""
+"""Chapter 1's recipes: the source models of the vision transfer experiments."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from .zoo import recipe
+from ..zoo import recipe
 
 
 @recipe("fashion-resnet",
@@ -18,7 +18,7 @@ def fashion_resnet(params: dict, out: Path, progress: bool = True) -> dict:
     from tqdm.auto import tqdm
     from transformers import ResNetConfig, ResNetForImageClassification
 
-    from .data import FASHION_CLASSES, fashion_mnist
+    from ..data import FASHION_CLASSES, fashion_mnist
 
     torch.manual_seed(params["seed"])
     x, y = fashion_mnist("train")
