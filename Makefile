@@ -8,18 +8,31 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 ASSIGNMENT  ?= 04_attention
 SUBMISSIONS ?=
 
-.PHONY: setup book test test-fast assets release collect grade feedback export clean
+.PHONY: setup vendor book site-test page-weight test test-fast assets release collect grade feedback export clean
 
 setup: .venv/.installed
 .venv/.installed: requirements.txt requirements-nodeps.txt pyproject.toml tools/setup.sh
 	bash tools/setup.sh
 
+## the site's front-end (MathJax, the widget manager) from npm, pinned by package-lock.json
+vendor: _vendor/versions.json
+_vendor/versions.json: package.json package-lock.json tools/vendor.sh
+	bash tools/vendor.sh
+
 ## build the static site into _build/html, executing every page (cached: only changed pages rerun)
-book: setup
+book: setup vendor
 	.venv/bin/jupyter-book build .
 
+## the site's tests (pages, links, concept index, browser) on the site `make book` built
+site-test: book
+	TLCOURSE_SITE=_build/html MPLBACKEND=Agg $(PY) -m pytest tests/test_site_pages.py tests/test_site_browser.py
+
+## the largest pages and images of the built site
+page-weight: book
+	$(PY) bench/page_weight.py _build/html
+
 ## run every test (the book build and nbgrader grading included)
-test: setup
+test: setup vendor
 	MPLBACKEND=Agg $(PY) -m pytest; rc=$$?; \
 	if [ $$rc = 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$rc
 
@@ -46,4 +59,4 @@ export: setup
 	$(PY) -m autograder export $(ASSIGNMENT)
 
 clean:
-	rm -rf _build .cache/jupyter
+	rm -rf _build .cache/jupyter book/solved

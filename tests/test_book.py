@@ -1,31 +1,24 @@
-"""The site builds with every page executed, and a page whose code raises fails the build."""
+"""The site builds with every page executed, and a page whose code raises fails the build.
+
+The site is built once per test session (``test_site_pages.built_site``: a fresh build, or the one
+``$TLCOURSE_SITE`` names) and shared with the site's other tests."""
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
+
+from test_site_pages import built_site, course_site, jupyter_book
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 
-def jupyter_book(source: Path, out: Path) -> subprocess.CompletedProcess:
-    exe = Path(sys.executable).parent / "jupyter-book"
-    return subprocess.run([str(exe), "build", str(source),
-                           "--path-output", str(out)], capture_output=True, text=True,
-                          timeout=1800)
-
-
 def toc_files() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-    for part in toc.get("parts", []):
-        files += [c["file"] for c in part["chapters"]]
-    return files
+    """The pages named by `file:` in _toc.yml (the exercise and solution pages come in by glob;
+    test_site_pages.py checks them)."""
+    return course_site.toc_docnames()
 
 
 def test_toc_lists_only_pages_that_exist():
@@ -40,11 +33,8 @@ def test_book_notebooks_are_committed_without_outputs():
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    out = tmp_path_factory.mktemp("site")
-    result = jupyter_book(ROOT, out)
-    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
-    return out / "_build" / "html", result.stdout + result.stderr
+def site():
+    return built_site()
 
 
 def test_every_page_is_built_and_executed(site):
@@ -52,11 +42,12 @@ def test_every_page_is_built_and_executed(site):
     for f in toc_files():
         page = html / f"{f}.html"
         assert page.exists(), f"{page} was not built"
-    for f in toc_files():
-        if (ROOT / f"{f}.ipynb").exists():
-            text = (html / f"{f}.html").read_text()
-            assert "cell_output" in text, f"{f}: no outputs: the notebook was not executed"
-            assert "Traceback" not in text and "Error" not in re.findall(r"ename\W+(\w+)", text)
+    executed = [f for f in toc_files() if (ROOT / f"{f}.ipynb").exists()]
+    executed += [f"{course_site.SOLVED}/{a}" for a in course_site.assignments()]
+    for f in executed:
+        text = (html / f"{f}.html").read_text()
+        assert 'class="cell_output' in text, f"{f}: no outputs: the notebook was not executed"
+        assert "Traceback" not in text and "Error" not in re.findall(r"ename\W+(\w+)", text)
 
 
 def test_chapter_pages_have_figures_and_a_static_widget(site):
@@ -73,7 +64,9 @@ def test_chapter_pages_have_figures_and_a_static_widget(site):
 def test_a_raising_notebook_fails_the_build(tmp_path):
     book = tmp_path / "book"
     book.mkdir()
-    shutil.copy(ROOT / "_config.yml", book / "_config.yml")
+    shutil.copy(ROOT / "_config.yml", book / "_config.yml")     # the course's own settings
+    (book / "tools").mkdir()
+    shutil.copy(ROOT / "tools" / "course_site.py", book / "tools")
     (book / "_toc.yml").write_text("format: jb-book\nroot: index\nchapters:\n  - file: broken\n")
     (book / "index.md").write_text("# Index\n")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),

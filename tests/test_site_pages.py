@@ -1,0 +1,401 @@
+"""The built site, checked from its files: every page of the table of contents and every
+assignment's exercise and solution pages are there, the exercises are shown unexecuted with their
+launch and download buttons, the solutions are executed with each solution folded and no hidden
+test anywhere in the site, the concept index points at sections and graded tasks that exist,
+every internal link and anchor resolves, nothing is loaded from another site, and every page keeps
+to the page-weight budget. ``test_site_browser.py`` loads the same site in Chromium.
+
+The site under test is ``$TLCOURSE_SITE`` (a built ``_build/html``: what ``make book`` or CI
+built and publishes) or else a fresh build into a temporary folder, made once per test session and
+shared with ``test_book.py`` and ``test_site_browser.py``.
+"""
+from __future__ import annotations
+
+import atexit
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import course_site  # noqa: E402  (tools/course_site.py: the site's Sphinx extension)
+
+# Page-weight budget: a page's own bytes (HTML, with its inline widget state, plus the images it
+# shows), not the front-end every page shares and the browser caches (theme, MathJax, widgets).
+PAGE_BUDGET = 2_500_000
+
+
+# --------------------------------------------------------------------------------------------
+# The site under test
+
+def jupyter_book(source: Path, out: Path) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).parent / "jupyter-book"
+    return subprocess.run([str(exe), "build", str(source), "--path-output", str(out)],
+                          capture_output=True, text=True, timeout=1800)
+
+
+@functools.cache
+def built_site() -> tuple[Path, str]:
+    """(the site's html folder, the build log); built once per session unless $TLCOURSE_SITE."""
+    given = os.environ.get("TLCOURSE_SITE")
+    if given:
+        html = Path(given).resolve()
+        assert (html / "searchindex.js").exists(), f"TLCOURSE_SITE={given} is not a built site"
+        return html, ""
+    out = Path(tempfile.mkdtemp(prefix="tlcourse-site-"))
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
+    result = jupyter_book(ROOT, out)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-10000:]
+    return out / "_build" / "html", log
+
+
+@pytest.fixture(scope="module")
+def site() -> Path:
+    return built_site()[0]
+
+
+def site_docnames(html: Path) -> list[str]:
+    """Every page Sphinx built (with only_build_toc_files: the table of contents, globs expanded)."""
+    text = (html / "searchindex.js").read_text()
+    index = json.loads(text[text.index("(") + 1:text.rindex(")")])
+    return list(index["docnames"])
+
+
+def site_titles(html: Path) -> dict[str, str]:
+    text = (html / "searchindex.js").read_text()
+    index = json.loads(text[text.index("(") + 1:text.rindex(")")])
+    return dict(zip(index["docnames"], index["titles"]))
+
+
+def expected_docnames() -> list[str]:
+    """What must be on the site: the table of contents' pages and, for every assignment of a
+    chapter in it, its exercise page and its solution page."""
+    pages = course_site.toc_docnames()
+    for a in course_site.assignments():
+        pages += [f"exercises/{a}/{a}", f"{course_site.SOLVED}/{a}"]
+    return pages
+
+
+class Page(HTMLParser):
+    """What the tests need from a page: ids, references (tag, attribute, value), text, and the
+    text of the main article's paragraphs."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.ids, self.refs, self.text, self.paragraphs = set(), [], [], []
+        self._skip = 0                  # inside <script>/<style>
+        self._p = 0                     # inside a <p> of the article
+        self._article = 0
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if a.get("id"):
+            self.ids.add(a["id"])
+        if tag == "a" and a.get("name"):
+            self.ids.add(a["name"])
+        for attr in ("href", "src"):
+            if a.get(attr) is not None:
+                self.refs.append((tag, attr, a[attr], a.get("rel", "")))
+        if tag in ("script", "style"):
+            self._skip += 1
+        if tag == "article":
+            self._article += 1
+        if tag == "p" and self._article:
+            self._p += 1
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style") and self._skip:
+            self._skip -= 1
+        if tag == "article" and self._article:
+            self._article -= 1
+        if tag == "p" and self._p:
+            self._p -= 1
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.text.append(data)
+            if self._p:
+                self.paragraphs.append(data)
+
+
+@functools.cache
+def parse(path: Path) -> Page:
+    return Page(path.read_text(encoding="utf-8"))
+
+
+def page_files(html: Path) -> list[Path]:
+    return sorted(p for p in html.rglob("*.html")
+                  if not p.relative_to(html).parts[0].startswith("_"))
+
+
+def is_external(url: str) -> bool:
+    return bool(re.match(r"^[a-z][a-z0-9+.-]*:", url, flags=re.I) or url.startswith("//"))
+
+
+# --------------------------------------------------------------------------------------------
+# Quick checks (no build): the data files and the generator
+
+def test_front_end_is_pinned_and_vendored_versions_match():
+    pkg = json.loads((ROOT / "package.json").read_text())
+    lock = json.loads((ROOT / "package-lock.json").read_text())
+    assert lock["packages"][""]["dependencies"] == pkg["dependencies"], \
+        "package-lock.json is stale: run `npm install --package-lock-only` next to package.json"
+    for name, version in pkg["dependencies"].items():
+        assert re.fullmatch(r"\d+\.\d+\.\d+", version), f"{name}: pin an exact version, not {version}"
+        assert lock["packages"][f"node_modules/{name}"]["version"] == version
+    vendored = ROOT / "_vendor" / "versions.json"
+    if vendored.exists():
+        assert json.loads(vendored.read_text()) == pkg["dependencies"], \
+            "_vendor/ is stale: run `make vendor`"
+
+
+def test_concept_index_maps_to_labels_and_graded_tasks_that_exist():
+    concepts = course_site.load_concepts()
+    pages = course_site.chapter_pages()
+    course = course_site._course()
+    graded = {a: set(course.graded_cells(a)) for a in course.assignments()}
+    problems = []
+    names = [e["concept"] for e in concepts]
+    problems += [f"{n!r} is listed twice" for n in sorted({n for n in names if names.count(n) > 1})]
+    for e in concepts:
+        n, name = e["chapter"], e["concept"]
+        taught, task = e.get("taught"), e.get("task")
+        page = pages.get(n) or next((f"book/{p.stem}" for p in sorted((ROOT / "book").glob(
+            f"{n:02d}_*.ipynb"))), None)
+        if taught:
+            if page is None:
+                problems.append(f"{name!r}: mapped to the label {taught!r}, but chapter {n} has "
+                                f"no page book/{n:02d}_*")
+            elif taught not in course_site.page_labels(page):
+                problems.append(f"{name!r}: the label ({taught})= is not in {page} (renamed or "
+                                f"removed? put `({taught})=` above the section that teaches it)")
+        elif n in pages:
+            problems.append(f"{name!r}: chapter {n} is in the table of contents, so the concept "
+                            f"needs `taught: <label>` (a `(label)=` line in {pages[n]})")
+        if task:
+            a, _, gid = task.partition("/")
+            if gid not in graded.get(a, set()):
+                problems.append(f"{name!r}: the graded task {task!r} does not exist (graded cells "
+                                f"of {a}: {sorted(graded.get(a, [])) or 'no such assignment'})")
+        elif n in pages and "task" not in e:
+            problems.append(f"{name!r}: chapter {n} is in the table of contents, so the concept "
+                            f"needs `task: <assignment>/<grade_id>` (or `task: null`)")
+    assert not problems, "book/concepts.yml:\n  " + "\n  ".join(problems)
+
+
+def test_every_chapter_of_the_table_of_contents_has_concepts():
+    chapters = {e["chapter"] for e in course_site.load_concepts()}
+    missing = sorted(set(course_site.chapter_pages()) - chapters)
+    assert not missing, f"book/concepts.yml has no concept of chapter(s) {missing}"
+
+
+def test_solution_pages_keep_the_solutions_and_drop_the_hidden_tests():
+    for a in course_site.assignments():
+        nb = course_site.solution_page(a)
+        text = "\n".join(c.source for c in nb.cells)
+        assert "HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text, a
+        for block in course_site.hidden_test_blocks(a):
+            for line in block.splitlines():
+                if len(line.strip()) > 25 and line.strip() not in visible_lines(a):
+                    assert line.strip() not in text, f"{a}: a hidden-test line is on the page: {line}"
+        course = course_site._course()
+        import nbformat
+
+        src = nbformat.read(course.source_notebook(a), as_version=4)
+        n_solutions = sum(1 for c in src.cells if course.nbgrader_meta(c).get("solution")
+                          and c.cell_type == "code")
+        folded = [c for c in nb.cells if "hide-input" in c.metadata.get("tags", [])]
+        assert len(folded) == n_solutions > 0, f"{a}: every solution cell must be folded"
+        for t in course_site.tasks(a):
+            assert f"({t['label']})=" in text, f"{a}: no label for the graded task {t['grade_id']}"
+
+
+@functools.cache
+def visible_lines(assignment: str) -> frozenset[str]:
+    """Lines of an assignment's source outside its hidden tests (those may be shown)."""
+    import nbformat
+
+    nb = nbformat.read(course_site._course().source_notebook(assignment), as_version=4)
+    text = "\n".join(c.source for c in nb.cells)
+    text = re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", "", text, flags=re.S)
+    return frozenset(l.strip() for l in text.splitlines())
+
+
+# --------------------------------------------------------------------------------------------
+# The built site
+
+slow = pytest.mark.slow
+
+
+def test_every_assignment_of_the_site_is_released():
+    missing = [a for a in course_site.assignments()
+               if not (ROOT / "exercises" / a / f"{a}.ipynb").exists()]
+    assert not missing, f"chapters in the table of contents without a release: {missing} " \
+                        f"(run `make release`)"
+
+
+@slow
+def test_every_page_and_assignment_is_on_the_site(site):
+    built = set(site_docnames(site))
+    missing = [d for d in expected_docnames() if d not in built]
+    assert not missing, f"not built: {missing}"
+    for d in built:
+        assert (site / f"{d}.html").exists(), d
+    assert not any("solutions/" in d and not d.startswith(course_site.SOLVED) for d in built), \
+        "a notebook of solutions/ (with its hidden tests) became a page"
+
+
+@slow
+def test_exercise_pages_are_the_release_notebooks_unexecuted_with_download_and_launch(site):
+    cfg = __import__("yaml").safe_load((ROOT / "_config.yml").read_text())
+    repo = cfg["repository"]["url"].rstrip("/")
+    org_repo = "/".join(repo.split("/")[-2:])
+    for a in course_site.assignments():
+        page = f"exercises/{a}/{a}"
+        html = (site / f"{page}.html").read_text()
+        assert 'class="cell_output' not in html, f"{page}: a release notebook was executed"
+        assert "NotImplementedError" in html
+        source = site / "_sources" / f"{page}.ipynb"
+        assert source.exists(), f"{page}: the download button has no .ipynb to serve"
+        assert json.loads(source.read_text()) == json.loads((ROOT / f"{page}.ipynb").read_text())
+        hrefs = [v for _, attr, v, _ in parse(site / f"{page}.html").refs if attr == "href"]
+        assert any(h.endswith(f"_sources/{page}.ipynb") for h in hrefs), f"{page}: no download"
+        launch = cfg["launch_buttons"]
+        wanted = {"binderhub_url": f"{org_repo}/", "jupyterhub_url": "git-pull?repo=",
+                  "colab_url": f"/github/{org_repo}/blob/"}
+        for key, fragment in wanted.items():
+            if launch.get(key):
+                assert any(h.startswith(launch[key].rstrip("/")) and fragment in h
+                           and f"{page}.ipynb" in h for h in hrefs), \
+                    f"{page}: no {key} launch button opening {page}.ipynb"
+        solved = [v for _, attr, v, _ in parse(site / f"{course_site.SOLVED}/{a}.html").refs
+                  if attr == "href" and v.startswith("http") and "ipynb" in v]
+        assert solved and all(f"{page}.ipynb" in h for h in solved), \
+            f"the launch buttons of {a}'s solution page must open the exercise notebook: {solved}"
+
+
+@slow
+def test_solution_pages_are_executed_with_every_solution_folded(site):
+    for a in course_site.assignments():
+        html = (site / f"{course_site.SOLVED}/{a}.html").read_text()
+        assert 'class="cell_output' in html, f"{a}: the solution page was not executed"
+        assert "Traceback" not in html
+        assert html.count("passed") >= len(course_site.tasks(a)), \
+            f"{a}: every check cell should print that its visible checks passed"
+        folded = [c for c in course_site.solution_page(a).cells
+                  if "hide-input" in c.metadata.get("tags", [])]
+        n = len(re.findall(r'<details class="[^"]*hide above-input">\s*<summary[^>]*>\s*'
+                           r'<[a-z]+ class="collapsed[^"]*">Show the solution<', html))
+        assert n == len(folded) > 0, f"{a}: {n} toggles for {len(folded)} solutions"
+
+
+@slow
+def test_no_hidden_test_is_anywhere_in_the_site(site):
+    lines = {a: [l.strip() for b in course_site.hidden_test_blocks(a) for l in b.splitlines()
+                 if len(l.strip()) > 25 and l.strip() not in visible_lines(a)]
+             for a in course_site._course().assignments()}
+    roots = [site] + [p for p in [site.parent / "jupyter_execute"] if p.exists()]
+    leaks = []
+    for root in roots:
+        for f in root.rglob("*"):
+            if not f.is_file() or f.suffix not in (".html", ".ipynb", ".js", ".txt", ".json"):
+                continue
+            if "_static" in f.relative_to(root).parts:
+                continue
+            raw = f.read_text(encoding="utf-8", errors="replace")
+            text = "".join(Page(raw).text) if f.suffix == ".html" else raw
+            if f.suffix == ".ipynb":
+                text = "\n".join("".join(c.get("source", "")) for c in json.loads(raw)["cells"])
+            if "HIDDEN TESTS" in text:
+                leaks.append(f"{f}: a hidden-test marker")
+            for a, ls in lines.items():
+                leaks += [f"{f}: {l}" for l in ls if l in text]
+    assert not leaks, "hidden tests on the site:\n" + "\n".join(leaks[:20])
+
+
+@slow
+def test_concept_index_links_every_mapped_concept(site):
+    page = parse(site / "book" / "concepts.html")
+    text = " ".join("".join(page.text).split())
+    hrefs = [v for tag, attr, v, _ in page.refs if tag == "a" and attr == "href"]
+    pages = course_site.chapter_pages()
+    for e in course_site.load_concepts():
+        assert " ".join(e["concept"].split()) in text, f"{e['concept']!r} is not on the page"
+        if e.get("taught"):
+            assert any(h.split("#")[0].endswith(f"{pages[e['chapter']].split('/')[-1]}.html")
+                       and "#" in h for h in hrefs), f"{e['concept']!r}: no link to its section"
+        if e.get("task"):
+            a = e["task"].split("/")[0]
+            assert any(f"solved/{a}.html#" in h for h in hrefs), \
+                f"{e['concept']!r}: no link to its graded task"
+
+
+@slow
+def test_internal_links_and_anchors_resolve(site):
+    problems = []
+    for f in page_files(site):
+        for tag, attr, value, rel in parse(f).refs:
+            if is_external(value) or value.startswith("javascript:"):
+                continue
+            url = urlsplit(value)
+            target = (f.parent / unquote(url.path)).resolve() if url.path else f
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.exists():
+                problems.append(f"{f.relative_to(site)}: <{tag} {attr}={value}> -> missing file")
+            elif url.fragment and target.suffix == ".html" and \
+                    unquote(url.fragment) not in parse(target).ids:
+                problems.append(f"{f.relative_to(site)}: <{tag} {attr}={value}> -> no such anchor")
+    assert not problems, f"{len(problems)} broken:\n" + "\n".join(problems[:30])
+
+
+@slow
+def test_pages_load_nothing_from_other_sites(site):
+    """Scripts, styles and images are the site's own: it works offline (the browser suite also
+    blocks and reports any request that leaves the site)."""
+    problems = []
+    for f in page_files(site):
+        for tag, attr, value, rel in parse(f).refs:
+            loads = tag in ("script", "img", "iframe", "source", "video", "audio") or (
+                tag == "link" and any(r in rel for r in ("stylesheet", "preload", "icon", "modulepreload")))
+            if loads and is_external(value) and not value.startswith("data:"):
+                problems.append(f"{f.relative_to(site)}: <{tag} {attr}={value}>")
+        html = f.read_text()
+        problems += [f"{f.relative_to(site)}: {m}" for m in
+                     re.findall(r"@import\s+url\(['\"]?https?://[^)]+\)", html)]
+    assert not problems, "\n".join(problems)
+
+
+def page_weight(site: Path, f: Path) -> dict:
+    """A page's own bytes: its HTML (inline widget state and images included) and the local
+    images it shows."""
+    images = {}
+    for tag, attr, value, _ in parse(f).refs:
+        if tag == "img" and not is_external(value) and not value.startswith("_static"):
+            target = (f.parent / unquote(urlsplit(value).path)).resolve()
+            if target.exists() and "_static" not in target.parts:
+                images[target] = target.stat().st_size
+    return {"html": f.stat().st_size, "images": sum(images.values()),
+            "total": f.stat().st_size + sum(images.values())}
+
+
+@slow
+def test_every_page_keeps_to_the_weight_budget_and_figures_are_compressed(site):
+    heavy = {str(f.relative_to(site)): w["total"] for f in page_files(site)
+             if (w := page_weight(site, f))["total"] > PAGE_BUDGET}
+    assert not heavy, f"pages over the {PAGE_BUDGET / 1e6} MB budget (bench/page_weight.py " \
+                      f"shows what weighs): {heavy}"
+    for png in (site / "_images").glob("*.png"):
+        assert course_site.compress_png(png.read_bytes()) is None, f"{png.name} was not compressed"

@@ -1,0 +1,514 @@
+"""The course site's own Sphinx extension (``_config.yml``: ``sphinx.local_extensions``).
+
+What it adds to the Jupyter Book build, all of it generic over the assignments in ``solutions/``
+(``autograder.course.assignments()``) and the pages of ``_toc.yml``:
+
+* **Assignments follow the chapters.** An assignment is on the site when its chapter's page
+  (``book/NN_slug``, same ``NN`` as ``solutions/NN_slug/``) is in ``_toc.yml``: its exercise page,
+  its solution page, its row in the tables. Nothing else to edit when a chapter is added.
+* **Solution pages.** Before Sphinx looks for sources, every such nbgrader source notebook
+  ``solutions/<id>/<id>.ipynb`` becomes ``book/solved/<id>.ipynb``: the hidden tests removed with
+  nbgrader's own ``ClearHiddenTests`` (so the site, its search index, its downloadable sources and
+  its execution cache never hold them), each solution cell behind a toggle, a MyST label on each
+  graded task (``task-<id>-<grade_id>``) for the concept index. The folder is ignored by git (it
+  holds its own ``.gitignore``) and rewritten only when a source changes; ``_toc.yml`` includes it
+  with a glob, so a new assignment needs no edit. Also a command:
+  ``python tools/course_site.py solutions [--out DIR]``.
+* **Directives.** ``{course-assignments}`` (a table of every assignment: chapter, tasks and points,
+  download, exercise and solution pages) and ``{concept-index}`` (``book/concepts.yml`` rendered
+  as tables of links to the section that teaches each concept and the graded task that exercises
+  it).
+* **Launch buttons of a solution page** open the exercise notebook (``exercises/<id>/<id>.ipynb``,
+  the file that exists in the repository), from the same ``launch_buttons`` settings.
+* **Front-end fixes**, found by the browser tests: scripts that two extensions both add are
+  included once (sphinx-thebe's inline configuration, declared twice, was a page error), and the
+  ipywidgets manager's MathJax 2 call (``MathJax.Hub.Queue``) is routed to MathJax 3.
+* **Figures compressed.** When the build is done, every PNG figure of the site (``_images/`` and
+  the figures saved in the pages' widget state) is re-encoded as a 256-colour palette PNG when
+  that makes it at least 10% smaller and keeps it faithful (PSNR >= 35 dB): about 4x smaller
+  for matplotlib plots. ``bench/page_weight.py`` reports the result.
+* **Vendored front-end check.** The build stops with a clear message when ``_vendor/`` (MathJax and
+  the widget manager, see ``tools/vendor.sh``) is missing or does not match ``package-lock.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import copy
+import io
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLVED = "book/solved"                       # generated solution pages, relative to the book root
+CONCEPTS = "book/concepts.yml"               # the concept index's data
+TASK_LABEL = "task-{assignment}-{grade_id}"  # MyST label of a graded task on its solution page
+SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+
+
+# --------------------------------------------------------------------------------------------
+# Assignments, tasks and solution pages (pure functions: the tests use them too)
+
+def _course():
+    sys.path.insert(0, str(ROOT)) if str(ROOT) not in sys.path else None
+    from autograder import course
+
+    return course
+
+
+def assignments(root: Path | None = None) -> list[str]:
+    """The assignments on the site: those of ``course.assignments()`` whose chapter page
+    (``book/NN_slug``) is in the table of contents. An assignment appears with its chapter."""
+    chapters = chapter_pages(root)
+    return [a for a in _course().assignments() if chapter_number(a) in chapters]
+
+
+def chapter_number(name: str) -> int | None:
+    """``04_attention`` -> 4: chapters, pages and assignments share the ``NN_slug`` naming."""
+    m = re.match(r"(\d+)_", Path(name).name)
+    return int(m.group(1)) if m else None
+
+
+def _heading(source: str) -> str | None:
+    m = re.search(r"^#{1,6}\s+(.+?)\s*$", source, flags=re.M)
+    return m.group(1) if m else None
+
+
+def tasks(assignment: str) -> list[dict]:
+    """The graded cells of an assignment, in notebook order: grade_id, points, and the title of
+    the task they belong to (the last markdown heading above them)."""
+    import nbformat
+
+    course = _course()
+    nb = nbformat.read(course.source_notebook(assignment), as_version=4)
+    out, title = [], None
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and _heading(cell.source):
+            title = _heading(cell.source)
+        meta = course.nbgrader_meta(cell)
+        if meta.get("grade"):
+            out.append({"grade_id": course.grade_id(cell), "points": meta.get("points", 0),
+                        "title": title or course.grade_id(cell),
+                        "label": TASK_LABEL.format(assignment=assignment,
+                                                   grade_id=course.grade_id(cell))})
+    return out
+
+
+def hidden_test_blocks(assignment: str) -> list[str]:
+    """The text of every hidden-test region of an assignment (what the site must never show)."""
+    import nbformat
+
+    nb = nbformat.read(_course().source_notebook(assignment), as_version=4)
+    blocks = []
+    for cell in nb.cells:
+        blocks += re.findall(r"BEGIN HIDDEN TESTS[^\n]*\n(.*?)\n[^\n]*END HIDDEN TESTS",
+                             cell.source, flags=re.S)
+    return blocks
+
+
+def solution_page(assignment: str):
+    """The solution page of an assignment, as a notebook: the source notebook with hidden tests
+    removed (nbgrader's ClearHiddenTests), solution markers dropped, every solution behind a
+    toggle, a label on every graded task, and a title and note of its own."""
+    import nbformat
+    from nbgrader.preprocessors.clearhiddentests import ClearHiddenTests
+
+    course = _course()
+    src = nbformat.read(course.source_notebook(assignment), as_version=4)
+    clear = ClearHiddenTests(enforce_metadata=False)
+    cells = []
+    for cell in src.cells:
+        cell = copy.deepcopy(cell)
+        meta = course.nbgrader_meta(cell)
+        clear._remove_hidden_test_region(cell)
+        cell.source = "\n".join(l for l in cell.source.split("\n")
+                                if l.strip() not in SOLUTION_MARKERS)
+        cell.metadata.pop("nbgrader", None)
+        if meta.get("solution") and cell.cell_type == "code":
+            tags = cell.metadata.setdefault("tags", [])
+            if "hide-input" not in tags:
+                tags.append("hide-input")
+            cell.metadata["mystnb"] = {"code_prompt_show": "Show the solution",
+                                       "code_prompt_hide": "Hide the solution"}
+        elif meta.get("solution") and cell.cell_type == "markdown":
+            cell.source = ":::{admonition} Solution\n:class: dropdown\n" + cell.source + "\n:::"
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+        cells.append(cell)
+    # a label above the heading of each graded task
+    for t in tasks(assignment):
+        gid = t["grade_id"]
+        idx = next(i for i, c in enumerate(src.cells) if course.grade_id(c) == gid
+                   and course.nbgrader_meta(c).get("grade"))
+        head = next((i for i in range(idx, -1, -1) if cells[i].cell_type == "markdown"
+                     and _heading(cells[i].source)), None)
+        if head is not None:
+            cells[head].source = f"({t['label']})=\n" + cells[head].source
+    title = _heading(src.cells[0].source) if src.cells else None
+    exercise = f"../../exercises/{assignment}/{assignment}.ipynb"
+    intro = nbformat.v4.new_markdown_cell(
+        f"# Solutions: {title or assignment}\n\n"
+        ":::{note}\n"
+        f"These are the worked solutions of [the exercise notebook]({exercise}), executed when the "
+        "site was built: every check cell below ran against the solution above it. Each solution "
+        "is folded: try the task first, then open it with **Show the solution**. The hidden tests "
+        "used for grading are not shown.\n:::")
+    if cells and cells[0].cell_type == "markdown" and title:
+        cells[0].source = re.sub(r"^#{1,6}\s+.+$", "", cells[0].source, count=1, flags=re.M).lstrip()
+    cells = [intro] + cells
+    for i, cell in enumerate(cells):          # stable ids: the same file on every run
+        cell["id"] = f"{assignment}-{i:03d}"
+    nb = nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(src.metadata))
+    nb.metadata.pop("nbgrader", None)
+    return nb
+
+
+def write_solution_pages(out: Path | None = None) -> list[Path]:
+    """Write ``book/solved/<id>.ipynb`` for every assignment (only files whose content changed, so
+    Sphinx and the execution cache see no change otherwise) and remove pages of assignments that
+    no longer exist."""
+    import nbformat
+
+    out = Path(out) if out else ROOT / SOLVED
+    out.mkdir(parents=True, exist_ok=True)
+    (out / ".gitignore").write_text("# generated by tools/course_site.py from solutions/\n*\n")
+    written, keep = [], set()
+    for a in assignments():
+        text = nbformat.writes(solution_page(a)) + "\n"
+        path = out / f"{a}.ipynb"
+        keep.add(path.name)
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+        written.append(path)
+    for stale in out.glob("*.ipynb"):
+        if stale.name not in keep:
+            stale.unlink()
+    return written
+
+
+# --------------------------------------------------------------------------------------------
+# The concept index's data
+
+def load_concepts(path: Path | None = None) -> list[dict]:
+    import yaml
+
+    data = yaml.safe_load((path or ROOT / CONCEPTS).read_text())
+    if not isinstance(data, list):
+        raise ValueError(f"{CONCEPTS}: expected a list of concepts")
+    for i, e in enumerate(data):
+        if not isinstance(e, dict) or not isinstance(e.get("concept"), str) \
+                or not isinstance(e.get("chapter"), int):
+            raise ValueError(f"{CONCEPTS}, entry {i + 1}: needs `concept` (text) and `chapter` "
+                             f"(a number), got {e!r}")
+        unknown = set(e) - {"concept", "chapter", "taught", "task"}
+        if unknown:
+            raise ValueError(f"{CONCEPTS}, {e['concept']!r}: unknown keys {sorted(unknown)}")
+    return data
+
+
+def toc_docnames(root: Path | None = None) -> list[str]:
+    """The pages named by ``file:`` entries of ``_toc.yml``, in order (globs not expanded)."""
+    import yaml
+
+    toc = yaml.safe_load(((root or ROOT) / "_toc.yml").read_text())
+    out = []
+
+    def walk(entries):
+        for e in entries or []:
+            if "file" in e:
+                out.append(re.sub(r"\.(md|ipynb)$", "", e["file"]))
+            walk(e.get("sections"))
+            for p in e.get("parts", []) or []:
+                walk(p.get("chapters"))
+
+    out.append(re.sub(r"\.(md|ipynb)$", "", toc["root"]))
+    for part in toc.get("parts", []) or []:
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return out
+
+
+def chapter_pages(root: Path | None = None) -> dict[int, str]:
+    """Chapter number -> docname, for the ``book/NN_slug`` pages of the table of contents."""
+    pages = {}
+    for d in toc_docnames(root):
+        n = chapter_number(d) if d.startswith("book/") and "/" not in d[5:] else None
+        if n is not None:
+            pages[n] = d
+    return pages
+
+
+def page_labels(docname: str, root: Path | None = None) -> set[str]:
+    """MyST labels ``(label)=`` defined in a page (markdown, or a notebook's markdown cells)."""
+    base = (root or ROOT) / docname
+    if base.with_suffix(".ipynb").exists():
+        nb = json.loads(base.with_suffix(".ipynb").read_text())
+        text = "\n".join("".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+                         for c in nb["cells"] if c["cell_type"] == "markdown")
+    else:
+        text = base.with_suffix(".md").read_text()
+    return set(re.findall(r"^\s*\(([^()\s]+)\)=\s*$", text, flags=re.M))
+
+
+# --------------------------------------------------------------------------------------------
+# Sphinx: directives
+
+def _md_cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _assignments_markdown(app) -> str:
+    pages = chapter_pages(Path(app.srcdir))
+    out = []
+    for a in assignments():
+        n, ts = chapter_number(a), tasks(a)
+        exercise = f"exercises/{a}/{a}"
+        links = [f"{{doc}}`exercise page </{exercise}>`",
+                 f"{{download}}`download {a}.ipynb </{exercise}.ipynb>`",
+                 f"{{doc}}`solutions </{SOLVED}/{a}>`"]
+        if n in pages:
+            links.insert(0, f"chapter: {{doc}}`/{pages[n]}`")
+        out += [f"**{{doc}}`/{exercise}`** ({sum(t['points'] for t in ts):g} points)", "",
+                " · ".join(links), ""]
+        out += [f"* {t['title']}" for t in ts] + [""]
+    return "\n".join(out) + "\n"
+
+
+def _concepts_markdown(app) -> str:
+    root = Path(app.srcdir)
+    pages = chapter_pages(root)
+    labels = {n: page_labels(d, root) for n, d in pages.items()}
+    graded = {a: {t["grade_id"]: t for t in tasks(a)} for a in assignments()}
+    by_chapter: dict[int, list[dict]] = {}
+    for e in load_concepts(root / CONCEPTS):
+        by_chapter.setdefault(e["chapter"], []).append(e)
+    out = []
+    for n in sorted(by_chapter):
+        title = f"Chapter {n}"
+        if n in pages:
+            out.append(f"## {title}: {{doc}}`/{pages[n]}`\n")
+        else:
+            out.append(f"## {title} (coming)\n")
+        out.append("| concept | taught in | exercised by |\n|---|---|---|")
+        for e in sorted(by_chapter[n], key=lambda e: e["concept"].lower()):
+            taught, task = e.get("taught"), e.get("task")
+            if taught and n in pages and taught in labels[n]:
+                where = f"{{ref}}`{_md_cell(e['concept'])} <{taught}>`"
+            elif taught:
+                raise ValueError(f"{CONCEPTS}: {e['concept']!r} is mapped to the label "
+                                 f"{taught!r}, which chapter {n}'s page does not define")
+            else:
+                where = "(coming)"
+            if task:
+                a, _, gid = task.partition("/")
+                t = graded.get(a, {}).get(gid)
+                if t is None:
+                    raise ValueError(f"{CONCEPTS}: {e['concept']!r} is mapped to the graded "
+                                     f"task {task!r}, which does not exist")
+                how = (f"{{ref}}`{_md_cell(t['title'])} <{t['label']}>` "
+                       f"({{doc}}`exercise </exercises/{a}/{a}>`)")
+            else:
+                how = "—"
+            out.append(f"| {_md_cell(e['concept'])} | {where} | {how} |")
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+def _markdown_directive(render):
+    from docutils import nodes
+    from docutils.statemachine import StringList
+    from sphinx.util.docutils import SphinxDirective
+
+    class Generated(SphinxDirective):
+        has_content = False
+
+        def run(self):
+            # the page depends on the sources it was generated from
+            self.env.note_dependency(str(ROOT / CONCEPTS))
+            self.env.note_dependency(__file__)
+            for a in assignments():
+                self.env.note_dependency(str(_course().source_notebook(a)))
+            text = render(self.env.app)
+            container = nodes.container()
+            self.state.nested_parse(StringList(text.splitlines()), self.content_offset, container)
+            return container.children
+
+    return Generated
+
+
+# --------------------------------------------------------------------------------------------
+# Sphinx: events
+
+MATHJAX2_SHIM = """
+// @jupyter-widgets typesets widget labels with MathJax 2's API (MathJax.Hub.Queue); the site
+// loads MathJax 3 (deferred, so it is defined by DOMContentLoaded, before widgets render).
+document.addEventListener("DOMContentLoaded", function () {
+  var MJ = window.MathJax;
+  if (!MJ || MJ.Hub || !MJ.startup) return;
+  MJ.Hub = {Queue: function (cmd) {
+    var el = cmd && cmd[2];
+    MJ.startup.promise.then(function () { return el ? MJ.typesetPromise([el]) : null; });
+  }};
+});
+"""
+
+
+def _check_vendor(app, config):
+    root = Path(app.srcdir)
+    lock = root / "package-lock.json"
+    if not lock.exists():
+        return
+    want = {name: json.loads(lock.read_text())["packages"][f"node_modules/{name}"]["version"]
+            for name in json.loads((root / "package.json").read_text())["dependencies"]}
+    have_file = root / "_vendor" / "versions.json"
+    have = json.loads(have_file.read_text()) if have_file.exists() else None
+    if have != want:
+        from sphinx.errors import ConfigError
+
+        raise ConfigError(
+            f"the site's vendored front-end (_vendor/: MathJax and the widget manager) is "
+            f"{'missing' if have is None else f'stale ({have})'}; package-lock.json pins {want}. "
+            f"Run `make vendor` (bash tools/vendor.sh; needs npm) and build again.")
+
+
+def _generate(app, config):
+    if Path(app.srcdir).resolve() != ROOT or not (ROOT / "solutions").is_dir():
+        return                                   # another book (e.g. a test's) using this config
+    write_solution_pages()
+    # release notebooks of chapters not (yet) in the table of contents stay off the site
+    shown = set(assignments())
+    hidden = [f"exercises/{a}" for a in _course().assignments() if a not in shown]
+    if hidden:
+        config.exclude_patterns = list(config.exclude_patterns) + hidden
+
+
+def _page_context(app, pagename, templatename, context, doctree):
+    # 1. each script once (sphinx-thebe's inline configuration is added twice: a page error)
+    scripts, seen = [], set()
+    for s in context.get("script_files", []):
+        attrs = getattr(s, "attributes", {})
+        key = (str(getattr(s, "filename", s) or ""), tuple(sorted(attrs.items())))
+        if key not in seen:
+            seen.add(key)
+            scripts.append(s)
+    context["script_files"] = scripts
+    # 2. a solution page launches its exercise notebook
+    if pagename.startswith(SOLVED + "/"):
+        from sphinx_book_theme.header_buttons.launch import add_launch_buttons
+
+        buttons = context.get("header_buttons", [])
+        launch = [b for b in buttons if b.get("label") == "launch-buttons"]
+        if launch:
+            for b in launch:
+                buttons.remove(b)
+            a = pagename.split("/")[-1]
+            add_launch_buttons(app, f"exercises/{a}/{a}", templatename, context, doctree)
+
+
+WIDGET_STATE = re.compile(
+    r'(<script type="application/vnd\.jupyter\.widget-state\+json">)(.*?)(</script>)', re.S)
+
+
+def compress_png(data: bytes, min_psnr: float = 35.0, min_gain: float = 0.10) -> bytes | None:
+    """A smaller, faithful re-encoding of a PNG (256-colour palette), or None to keep it."""
+    import numpy as np
+    from PIL import Image
+
+    im = Image.open(io.BytesIO(data))
+    if im.format != "PNG" or im.mode not in ("RGB", "RGBA"):
+        return None                          # already a palette / grey image, or not a PNG
+    if im.mode == "RGBA" and im.getextrema()[3][0] == 255:
+        im = im.convert("RGB")               # opaque: median cut gives the better palette
+    method = Image.Quantize.MEDIANCUT if im.mode == "RGB" else Image.Quantize.FASTOCTREE
+    pal = im.quantize(256, method=method, dither=Image.Dither.NONE)
+    buf = io.BytesIO()
+    pal.save(buf, "PNG", optimize=True)
+    out = buf.getvalue()
+    if len(out) > (1 - min_gain) * len(data):
+        return None
+    a = np.asarray(im, dtype=np.float64)
+    b = np.asarray(pal.convert(im.mode), dtype=np.float64)
+    mse = float(((a - b) ** 2).mean())
+    if mse > 0 and 10 * np.log10(255.0 ** 2 / mse) < min_psnr:
+        return None
+    return out
+
+
+def _compress_widget_state(html: str) -> str:
+    def one(m):
+        state = json.loads(m.group(2).replace("<\\/script>", "</script>"))
+        changed = False
+        for model in state.get("state", {}).values():
+            if model.get("state", {}).get("format") != "png":
+                continue
+            for buf in model.get("buffers", []):
+                if buf.get("encoding") == "base64" and buf.get("path") == ["value"]:
+                    smaller = compress_png(base64.b64decode(buf["data"]))
+                    if smaller:
+                        buf["data"] = base64.b64encode(smaller).decode()
+                        changed = True
+        if not changed:
+            return m.group(0)
+        body = json.dumps(state).replace("</script>", "<\\/script>")
+        return m.group(1) + body + m.group(3)
+
+    return WIDGET_STATE.sub(one, html)
+
+
+def compress_site_figures(outdir: Path) -> tuple[int, int]:
+    """Compress the figures of a built site in place; returns (bytes before, bytes after)."""
+    before = after = 0
+    for png in sorted((outdir / "_images").glob("*.png")):
+        data = png.read_bytes()
+        smaller = compress_png(data)
+        before += len(data)
+        after += len(smaller or data)
+        if smaller:
+            png.write_bytes(smaller)
+    for page in sorted(outdir.rglob("*.html")):
+        html = page.read_text(encoding="utf-8")
+        if "widget-state+json" not in html:
+            continue
+        new = _compress_widget_state(html)
+        before += len(html.encode())
+        after += len(new.encode())
+        if new != html:
+            page.write_text(new, encoding="utf-8")
+    return before, after
+
+
+def _build_finished(app, exception):
+    if exception is None and app.builder.format == "html":
+        from sphinx.util import logging
+
+        before, after = compress_site_figures(Path(app.outdir))
+        if before:
+            logging.getLogger(__name__).info(
+                f"[course_site] figures compressed: {before / 1e6:.2f} MB -> {after / 1e6:.2f} MB")
+
+
+def setup(app):
+    app.connect("config-inited", _check_vendor)
+    app.connect("config-inited", _generate, priority=100)   # before the TOC and sources are read
+    app.connect("html-page-context", _page_context, priority=900)   # after the theme's buttons
+    app.connect("build-finished", _build_finished)
+    app.add_js_file(None, body=MATHJAX2_SHIM)
+    app.add_directive("course-assignments", _markdown_directive(_assignments_markdown))
+    app.add_directive("concept-index", _markdown_directive(_concepts_markdown))
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Generate the site's pages made from solutions/.")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("solutions", help=f"write the solution pages ({SOLVED}/)")
+    p.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    for path in write_solution_pages(args.out):
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
