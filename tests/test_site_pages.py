@@ -20,7 +20,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -87,61 +86,8 @@ def expected_docnames() -> list[str]:
     return pages
 
 
-class Page(HTMLParser):
-    """What the tests need from a page: ids, references (tag, attribute, value), text, and the
-    text of the main article's paragraphs."""
-
-    def __init__(self, html: str):
-        super().__init__(convert_charrefs=True)
-        self.ids, self.refs, self.text, self.paragraphs = set(), [], [], []
-        self._skip = 0                  # inside <script>/<style>
-        self._p = 0                     # inside a <p> of the article
-        self._article = 0
-        self.feed(html)
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if a.get("id"):
-            self.ids.add(a["id"])
-        if tag == "a" and a.get("name"):
-            self.ids.add(a["name"])
-        for attr in ("href", "src"):
-            if a.get(attr) is not None:
-                self.refs.append((tag, attr, a[attr], a.get("rel", "")))
-        if tag in ("script", "style"):
-            self._skip += 1
-        if tag == "article":
-            self._article += 1
-        if tag == "p" and self._article:
-            self._p += 1
-
-    def handle_endtag(self, tag):
-        if tag in ("script", "style") and self._skip:
-            self._skip -= 1
-        if tag == "article" and self._article:
-            self._article -= 1
-        if tag == "p" and self._p:
-            self._p -= 1
-
-    def handle_data(self, data):
-        if not self._skip:
-            self.text.append(data)
-            if self._p:
-                self.paragraphs.append(data)
-
-
-@functools.cache
-def parse(path: Path) -> Page:
-    return Page(path.read_text(encoding="utf-8"))
-
-
-def page_files(html: Path) -> list[Path]:
-    return sorted(p for p in html.rglob("*.html")
-                  if not p.relative_to(html).parts[0].startswith("_"))
-
-
-def is_external(url: str) -> bool:
-    return bool(re.match(r"^[a-z][a-z0-9+.-]*:", url, flags=re.I) or url.startswith("//"))
+Page, parse, page_files, is_external = (course_site.SitePage, course_site.parse_page,
+                                         course_site.page_files, course_site.is_external)
 
 
 # --------------------------------------------------------------------------------------------
@@ -378,23 +324,10 @@ def test_pages_load_nothing_from_other_sites(site):
     assert not problems, "\n".join(problems)
 
 
-def page_weight(site: Path, f: Path) -> dict:
-    """A page's own bytes: its HTML (inline widget state and images included) and the local
-    images it shows."""
-    images = {}
-    for tag, attr, value, _ in parse(f).refs:
-        if tag == "img" and not is_external(value) and not value.startswith("_static"):
-            target = (f.parent / unquote(urlsplit(value).path)).resolve()
-            if target.exists() and "_static" not in target.parts:
-                images[target] = target.stat().st_size
-    return {"html": f.stat().st_size, "images": sum(images.values()),
-            "total": f.stat().st_size + sum(images.values())}
-
-
 @slow
 def test_every_page_keeps_to_the_weight_budget_and_figures_are_compressed(site):
     heavy = {str(f.relative_to(site)): w["total"] for f in page_files(site)
-             if (w := page_weight(site, f))["total"] > PAGE_BUDGET}
+             if (w := course_site.page_weight(f))["total"] > PAGE_BUDGET}
     assert not heavy, f"pages over the {PAGE_BUDGET / 1e6} MB budget (bench/page_weight.py " \
                       f"shows what weighs): {heavy}"
     for png in (site / "_images").glob("*.png"):

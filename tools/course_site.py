@@ -35,11 +35,14 @@ from __future__ import annotations
 import argparse
 import base64
 import copy
+import functools
 import io
 import json
 import re
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLVED = "book/solved"                       # generated solution pages, relative to the book root
@@ -250,6 +253,83 @@ def page_labels(docname: str, root: Path | None = None) -> set[str]:
     else:
         text = base.with_suffix(".md").read_text()
     return set(re.findall(r"^\s*\(([^()\s]+)\)=\s*$", text, flags=re.M))
+
+
+# --------------------------------------------------------------------------------------------
+# Reading a built site (the tests and bench/page_weight.py)
+
+class SitePage(HTMLParser):
+    """What the checks need from a built page: element ids, references ``(tag, attribute, value,
+    rel)``, its text (scripts and styles left out) and the text of its article's paragraphs."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.ids, self.refs, self.text, self.paragraphs = set(), [], [], []
+        self._skip = self._p = self._article = 0
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if a.get("id"):
+            self.ids.add(a["id"])
+        if tag == "a" and a.get("name"):
+            self.ids.add(a["name"])
+        for attr in ("href", "src"):
+            if a.get(attr) is not None:
+                self.refs.append((tag, attr, a[attr], a.get("rel") or ""))
+        self._skip += tag in ("script", "style")
+        self._article += tag == "article"
+        self._p += tag == "p" and self._article > 0
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style") and self._skip:
+            self._skip -= 1
+        if tag == "article" and self._article:
+            self._article -= 1
+        if tag == "p" and self._p:
+            self._p -= 1
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.text.append(data)
+            if self._p:
+                self.paragraphs.append(data)
+
+
+@functools.cache
+def parse_page(path: Path) -> SitePage:
+    return SitePage(Path(path).read_text(encoding="utf-8"))
+
+
+def page_files(html: Path) -> list[Path]:
+    """The pages of a built site (not the theme's or Sphinx's files under ``_*`` folders)."""
+    return sorted(p for p in Path(html).rglob("*.html")
+                  if not p.relative_to(html).parts[0].startswith("_"))
+
+
+def is_external(url: str) -> bool:
+    return bool(re.match(r"^[a-z][a-z0-9+.-]*:", url, flags=re.I) or url.startswith("//"))
+
+
+def local_target(page: Path, url: str) -> Path | None:
+    """The file a relative URL of a page points at (None for other sites, data: and the like)."""
+    if is_external(url):
+        return None
+    path = urlsplit(url).path
+    return (page.parent / unquote(path)).resolve() if path else page
+
+
+def page_weight(page: Path) -> dict:
+    """A page's own bytes: its HTML (inline widget state included) and the site's images it shows
+    (``_images/``), not the front-end shared by every page (``_static/``)."""
+    images = {}
+    for tag, attr, value, _ in parse_page(page).refs:
+        target = local_target(page, value) if tag == "img" else None
+        if target and target.exists() and "_static" not in target.parts:
+            images[target] = target.stat().st_size
+    size = page.stat().st_size
+    return {"html": size, "images": sum(images.values()), "total": size + sum(images.values()),
+            "image_files": images}
 
 
 # --------------------------------------------------------------------------------------------
