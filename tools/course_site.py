@@ -357,6 +357,9 @@ def _assignments_markdown(app) -> str:
 
 
 def _concepts_markdown(app) -> str:
+    from sphinx.util import logging
+
+    logger = logging.getLogger(__name__)
     root = Path(app.srcdir)
     pages = chapter_pages(root)
     labels = {n: page_labels(d, root) for n, d in pages.items()}
@@ -376,19 +379,21 @@ def _concepts_markdown(app) -> str:
             taught, task = e.get("taught"), e.get("task")
             if taught and n in pages and taught in labels[n]:
                 where = f"{{ref}}`{_md_cell(e['concept'])} <{taught}>`"
-            elif taught:
-                raise ValueError(f"{CONCEPTS}: {e['concept']!r} is mapped to the label "
-                                 f"{taught!r}, which chapter {n}'s page does not define")
+            elif taught and n in pages:   # tests/test_site_pages.py fails on it; the build warns
+                logger.warning(f"{CONCEPTS}: {e['concept']!r} is mapped to the label {taught!r}, "
+                               f"which chapter {n}'s page does not define")
+                where = f"missing label `{taught}`"
             else:
                 where = "(coming)"
-            if task:
-                a, _, gid = task.partition("/")
-                t = graded.get(a, {}).get(gid)
-                if t is None:
-                    raise ValueError(f"{CONCEPTS}: {e['concept']!r} is mapped to the graded "
-                                     f"task {task!r}, which does not exist")
+            a, _, gid = (task or "").partition("/")
+            t = graded.get(a, {}).get(gid)
+            if t is not None:
                 how = (f"{{ref}}`{_md_cell(t['title'])} <{t['label']}>` "
                        f"({{doc}}`exercise </exercises/{a}/{a}>`)")
+            elif task and n in pages:
+                logger.warning(f"{CONCEPTS}: {e['concept']!r} is mapped to the graded task "
+                               f"{task!r}, which does not exist")
+                how = f"missing task `{task}`"
             else:
                 how = "—"
             out.append(f"| {_md_cell(e['concept'])} | {where} | {how} |")
