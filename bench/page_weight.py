@@ -124,8 +124,10 @@ def main(argv=None):
     for f in sorted((site / "_images").glob("*")):
         data = f.read_bytes()
         dims = png_size(data) if f.suffix == ".png" else ""
-        images.append((len(data), f"_images/{f.name[:16]}... ({', '.join(used_by[f.resolve()]) or 'unused'})", dims))
-    print(f"\n{len(images)} images, {mb(sum(i[0] for i in images))}; the {min(args.top, len(images))} largest:")
+        pages_using = ", ".join(used_by[f.resolve()]) or "unused"
+        images.append((len(data), f"_images/{f.name[:16]}... ({pages_using})", dims))
+    print(f"\n{len(images)} images, {mb(sum(i[0] for i in images))}; "
+          f"the {min(args.top, len(images))} largest:")
     for n, what, dims in sorted(images, reverse=True)[:args.top]:
         print(f"  {mb(n)}  {dims:>18}  {what}")
 

