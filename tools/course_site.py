@@ -38,6 +38,7 @@ import copy
 import functools
 import io
 import json
+import os
 import re
 import sys
 from html.parser import HTMLParser
@@ -183,7 +184,9 @@ def write_solution_pages(out: Path | None = None) -> list[Path]:
         path = out / f"{a}.ipynb"
         keep.add(path.name)
         if not path.exists() or path.read_text() != text:
-            path.write_text(text)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(text)
+            os.replace(tmp, path)             # atomic: a build running beside never reads half
         written.append(path)
     for stale in out.glob("*.ipynb"):
         if stale.name not in keep:
