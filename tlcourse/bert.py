@@ -130,6 +130,29 @@ def mask_tokens(input_ids: torch.Tensor, vocab_size: int, special_ids: Sequence[
     return masked, labels
 
 
+def masking_stats(original: torch.Tensor, masked: torch.Tensor, labels: torch.Tensor,
+                  special_ids, mask_id: int) -> dict:
+    """Counts describing one masking: what was chosen, and what chosen tokens became."""
+    special = torch.isin(original, torch.tensor(list(special_ids)))
+    chosen = labels != IGNORE
+    eligible = ~special
+    became_mask = chosen & (masked == mask_id)
+    unchanged = chosen & (masked == original)
+    became_random = chosen & ~became_mask & ~unchanged
+    return {
+        "eligible": int(eligible.sum()), "chosen": int(chosen.sum()),
+        "special_changed": int((special & (masked != original)).sum()),
+        "unchosen_changed": int((~chosen & (masked != original)).sum()),
+        "labels_wrong": int((chosen & (labels != original)).sum()),
+        "special_labelled": int((special & chosen).sum()),
+        "changed": int((eligible & (masked != original)).sum()),
+        "mask": int(became_mask.sum()), "unchanged": int(unchanged.sum()),
+        "random": int(became_random.sum()),
+        "random_special": int((became_random & torch.isin(masked, torch.tensor(list(special_ids)))).sum()),
+        "random_values": masked[became_random].unique().tolist(),
+    }
+
+
 def mlm_loss_and_accuracy(logits: torch.Tensor, labels: torch.Tensor):
     """Cross-entropy and accuracy over the predicted positions only (labels != -100).
 
@@ -246,3 +269,40 @@ def predict(model, rows: Sequence[list[int]], pad_id: int, batch_size: int = 256
         idx = order[i:i + batch_size]
         out[idx] = model(**classification_batch([rows[j] for j in idx], pad_id)).logits.argmax(-1)
     return out
+
+
+# --------------------------------------------------------------------------- the corpus as documents
+def sotu_documents(held_out: int = 20, seed: int = 0) -> tuple[list[list[str]], list[list[str]], list[int]]:
+    """The State of the Union addresses as documents (lists of sentences), split for pre-training:
+    ``(train_documents, held_out_documents, held_out_rows)``, ``held_out`` addresses drawn at
+    random (fixed ``seed``) and kept out of training, tokenizer included."""
+    from . import data
+
+    texts = data.corpus()["text"].tolist()
+    rows = sorted(random.Random(seed).sample(range(len(texts)), held_out))
+    docs = [data.split_sentences(t) for t in texts]
+    return ([d for i, d in enumerate(docs) if i not in rows], [docs[i] for i in rows], rows)
+
+
+@torch.no_grad()
+def evaluate_pretraining(model, tokenizer, examples: Sequence[tuple], max_len: int, seed: int = 0,
+                         batch_size: int = 256) -> dict:
+    """MLM accuracy and loss over all masked tokens, NSP accuracy and loss over all examples, with
+    a fixed masking (``seed``) so that evaluations are comparable."""
+    was_training = model.training
+    model.eval()
+    g = torch.Generator().manual_seed(seed)
+    sums = {"mlm_loss": 0.0, "mlm_accuracy": 0.0, "nsp_loss": 0.0, "nsp_accuracy": 0.0}
+    n_masked = n = 0
+    for i in range(0, len(examples), batch_size):
+        chunk = examples[i:i + batch_size]
+        out = pretraining_outputs(model, pretraining_batch(chunk, tokenizer, max_len, g))
+        sums["mlm_loss"] += out["mlm_loss"].item() * out["n_masked"]
+        sums["mlm_accuracy"] += out["mlm_accuracy"] * out["n_masked"]
+        sums["nsp_loss"] += out["nsp_loss"].item() * len(chunk)
+        sums["nsp_accuracy"] += out["nsp_accuracy"] * len(chunk)
+        n_masked, n = n_masked + out["n_masked"], n + len(chunk)
+    model.train(was_training)
+    return {"mlm_loss": sums["mlm_loss"] / n_masked, "mlm_accuracy": sums["mlm_accuracy"] / n_masked,
+            "nsp_loss": sums["nsp_loss"] / n, "nsp_accuracy": sums["nsp_accuracy"] / n,
+            "masked_tokens": n_masked, "examples": n}

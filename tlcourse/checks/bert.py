@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import bert as ref
+from ..bert import masking_stats  # noqa: F401  (the hidden tests use it)
 from . import expect_tensor, fail, passed
 
 def forget_earlier_tests(namespace: dict) -> None:
@@ -46,29 +47,6 @@ def toy_batch(n_rows: int, length: int, vocab_size: int, g: torch.Generator) -> 
         row[0], row[cut], row[n - 1] = CLS, SEP, SEP
         row[n:] = PAD
     return ids
-
-
-def masking_stats(original: torch.Tensor, masked: torch.Tensor, labels: torch.Tensor,
-                  special_ids, mask_id: int) -> dict:
-    """Counts describing one masking: what was chosen, and what chosen tokens became."""
-    special = torch.isin(original, torch.tensor(list(special_ids)))
-    chosen = labels != ref.IGNORE
-    eligible = ~special
-    became_mask = chosen & (masked == mask_id)
-    unchanged = chosen & (masked == original)
-    became_random = chosen & ~became_mask & ~unchanged
-    return {
-        "eligible": int(eligible.sum()), "chosen": int(chosen.sum()),
-        "special_changed": int((special & (masked != original)).sum()),
-        "unchosen_changed": int((~chosen & (masked != original)).sum()),
-        "labels_wrong": int((chosen & (labels != original)).sum()),
-        "special_labelled": int((special & chosen).sum()),
-        "changed": int((eligible & (masked != original)).sum()),
-        "mask": int(became_mask.sum()), "unchanged": int(unchanged.sum()),
-        "random": int(became_random.sum()),
-        "random_special": int((became_random & torch.isin(masked, torch.tensor(list(special_ids)))).sum()),
-        "random_values": masked[became_random].unique().tolist(),
-    }
 
 
 def _tensor_pair(task, result, shape, what=("the masked ids", "the labels")):
