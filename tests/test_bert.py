@@ -29,6 +29,11 @@ def test_wordpiece_vocabulary_has_the_special_tokens_first(tok):
     assert tok("peace", "trade")["token_type_ids"] == [0, 0, 0, 1, 1]
 
 
+def test_wordpiece_training_is_reproducible(tok):
+    again = bert.train_wordpiece(TEXTS, vocab_size=120, min_frequency=1)
+    assert again.get_vocab() == tok.get_vocab()
+
+
 def test_encode_pair_layout_and_longest_first_truncation(tok):
     a, b = list(range(10, 17)), list(range(20, 24))
     ids, types = bert.encode_pair(a, b, 64, 2, 3)

@@ -37,7 +37,11 @@ def train_wordpiece(texts: Sequence[str], vocab_size: int, min_frequency: int = 
     trainer = BertWordPieceTokenizer(lowercase=True)
     trainer.train_from_iterator(list(texts), vocab_size=vocab_size, min_frequency=min_frequency,
                                 special_tokens=list(SPECIAL_TOKENS), show_progress=False)
-    return BertTokenizer(vocab=trainer.get_vocab(), do_lower_case=True)
+    # The library numbers tokens in an order that varies between runs (ties are broken by hash
+    # order): number them ourselves, special tokens first, so the same texts give the same ids.
+    learned = sorted(set(trainer.get_vocab()) - set(SPECIAL_TOKENS))
+    vocab = {t: i for i, t in enumerate(list(SPECIAL_TOKENS) + learned)}
+    return BertTokenizer(vocab=vocab, do_lower_case=True)
 
 
 def special_ids(tokenizer) -> list[int]:

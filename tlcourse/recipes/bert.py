@@ -27,7 +27,7 @@ def tiny_bert(params: dict, out: Path, progress: bool = True) -> dict:
     torch.manual_seed(params["seed"])
     rng = random.Random(params["seed"])
     train_docs, test_docs, held_out_rows = bert.sotu_documents(params["held_out"], params["seed"])
-    # The vocabulary is learned from the training addresses only.
+    # The vocabulary is learned from the training addresses only (the same ids on every run).
     tokenizer = bert.train_wordpiece([s for d in train_docs for s in d], params["vocab_size"])
     train_ids = bert.tokenize_documents(tokenizer, train_docs)
     test_examples = bert.nsp_examples(bert.tokenize_documents(tokenizer, test_docs),
