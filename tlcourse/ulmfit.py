@@ -59,12 +59,12 @@ def lm_stream(texts: Iterable[str], vocab: Vocab, backward: bool = False) -> tor
 def bptt_batches(stream: torch.Tensor, batch_size: int, bptt: int) -> Iterator[tuple]:
     """Truncated back-propagation through time: cut the stream into ``batch_size`` contiguous
     rows and walk along them ``bptt`` steps at a time. Yields ``(x, y)``, both (B, bptt), with
-    ``y`` the inputs shifted by one (the next word). Consecutive batches continue each row, so
-    the hidden state can be carried over from one batch to the next."""
+    ``y`` the inputs shifted by one (the next word); the last batch may be shorter. Consecutive
+    batches continue each row, so the hidden state can be carried over from one to the next."""
     n = (len(stream) - 1) // batch_size
     x_rows = stream[:n * batch_size].view(batch_size, n)
     y_rows = stream[1:n * batch_size + 1].view(batch_size, n)
-    for i in range(0, n - bptt + 1, bptt):
+    for i in range(0, n, bptt):
         yield x_rows[:, i:i + bptt], y_rows[:, i:i + bptt]
 
 
@@ -93,7 +93,7 @@ class LSTMEncoder(nn.Module):
     matrix, ``input_p`` and ``hidden_p`` are variational dropout on the LSTMs' inputs.
     """
 
-    def __init__(self, vocab_size: int, dim: int = 128, n_layers: int = 2, embed_p: float = 0.0,
+    def __init__(self, vocab_size: int, dim: int = 50, n_layers: int = 2, embed_p: float = 0.0,
                  input_p: float = 0.0, hidden_p: float = 0.0):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, dim, padding_idx=0)
@@ -129,7 +129,7 @@ class LSTMLanguageModel(nn.Module, PyTorchModelHubMixin):
     ``forward(ids (B, T), state)`` -> next-word logits (B, T, V) and the new state.
     """
 
-    def __init__(self, itos: list[str], dim: int = 128, n_layers: int = 2, backward: bool = False,
+    def __init__(self, itos: list[str], dim: int = 50, n_layers: int = 2, backward: bool = False,
                  embed_p: float = 0.0, input_p: float = 0.0, hidden_p: float = 0.0,
                  output_p: float = 0.0):
         super().__init__()
@@ -144,6 +144,15 @@ class LSTMLanguageModel(nn.Module, PyTorchModelHubMixin):
     def forward(self, ids, state=None):
         layers, state = self.encoder(ids, state)
         return self.decoder(self.output_drop(layers[-1])), state
+
+    @torch.no_grad()
+    def init_embeddings(self, vectors: torch.Tensor, found: torch.Tensor, seed: int = 0) -> None:
+        """Start the embedding from pre-trained word vectors (rows of ``vectors`` where ``found``);
+        the other rows are drawn from a normal distribution with the vectors' own spread."""
+        g = torch.Generator().manual_seed(seed)
+        w = torch.randn(self.encoder.embedding.weight.shape, generator=g) * vectors[found].std()
+        w[found] = vectors[found]
+        self.encoder.embedding.weight.copy_(w)
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
         """Bottom to top for discriminative learning rates: the LSTMs, then the tied
@@ -173,7 +182,7 @@ class ConcatPoolClassifier(nn.Module):
     ``forward(ids (B, T), lengths (B,))`` -> class logits (B, n_classes).
     """
 
-    def __init__(self, vocab_size: int, dim: int = 128, n_layers: int = 2, n_classes: int = 2,
+    def __init__(self, vocab_size: int, dim: int = 50, n_layers: int = 2, n_classes: int = 2,
                  head_dim: int = 50, embed_p: float = 0.05, input_p: float = 0.25,
                  hidden_p: float = 0.15, head_p: float = 0.1):
         super().__init__()
@@ -360,9 +369,24 @@ def train_lm(model: LSTMLanguageModel, stream: torch.Tensor, steps: int, lr: flo
     return hist
 
 
-def match_embeddings(lm: LSTMLanguageModel, itos: list[str]) -> LSTMLanguageModel:
+def glove_vectors(itos: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """GloVe 6B-50d rows for the words of ``itos`` (Chapter 2's pre-trained word vectors):
+    a (V, 50) float32 matrix, zero where GloVe lacks the word, and the (V,) bool mask of found words."""
+    from .data import glove_50d
+
+    words_, vectors = glove_50d()
+    index = {w: i for i, w in enumerate(words_)}
+    found = torch.tensor([w in index for w in itos])
+    matrix = torch.zeros(len(itos), vectors.shape[1])
+    matrix[found] = torch.from_numpy(vectors[[index[w] for w in itos if w in index]])
+    return matrix, found
+
+
+def match_embeddings(lm: LSTMLanguageModel, itos: list[str], vectors: torch.Tensor | None = None,
+                     found: torch.Tensor | None = None) -> LSTMLanguageModel:
     """The same LM over a new vocabulary (ULMFiT's step into the target domain): a word the old
-    vocabulary knows keeps its embedding (and softmax bias); a new word starts at the mean."""
+    vocabulary knows keeps its embedding (and softmax bias); a new word starts from its row of
+    ``vectors`` where ``found`` says there is one (e.g. GloVe), else at the mean embedding."""
     enc = lm.encoder
     new = LSTMLanguageModel(itos, enc.embedding.embedding_dim, len(enc.rnns), lm.backward)
     new.encoder.rnns.load_state_dict(enc.rnns.state_dict())
@@ -373,6 +397,8 @@ def match_embeddings(lm: LSTMLanguageModel, itos: list[str]) -> LSTMLanguageMode
             j = lm.vocab.stoi.get(word)
             if j is not None:
                 w[i], b[i] = old_w[j], old_b[j]
+            elif vectors is not None and found[i]:
+                w[i] = vectors[i]
         new.encoder.embedding.weight.copy_(w)
         new.decoder.bias.copy_(b)
     return new
