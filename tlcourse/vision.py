@@ -1,11 +1,11 @@
 """Chapter 1's library: a small ResNet written in torch, and the three steps of transfer learning.
 
 The network follows He et al. (2016), "Deep Residual Learning for Image Recognition", scaled down
-for 28x28 grey images: a 3x3 stem, stages of :class:`BasicBlock` (the first block of every stage
-after the first halves the resolution and widens the channels), global average pooling and one
-linear layer ``fc``. The head is called ``fc`` as in torchvision's ResNets, so the transfer helpers
-(:func:`replace_head`, :func:`freeze_backbone`, :func:`param_groups`) work unchanged on
-``torchvision.models.resnet50(weights=...)`` where it can be downloaded.
+for 28x28 grey images: a 5x5 stride-2 stem, stages of :class:`BasicBlock` (the first block of
+every stage after the first halves the resolution and widens the channels), global average
+pooling and one linear layer ``fc``. The head is called ``fc`` as in torchvision's ResNets, so the
+transfer helpers (:func:`replace_head`, :func:`freeze_backbone`, :func:`param_groups`) work
+unchanged on ``torchvision.models.resnet50(weights=...)`` where it can be downloaded.
 
 Used by the book page, the zoo recipes (``tlcourse.recipes.vision``) and the assignment's checks.
 """
