@@ -15,7 +15,9 @@ The models (``SkipGramNS``, ``GloVe``) save and load with ``save_pretrained`` /
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -82,6 +84,15 @@ def skipgram_pairs(ids: np.ndarray, sentence_of: np.ndarray, window, with_distan
     return (*out, np.concatenate(distances)) if with_distance else out
 
 
+class _Pretrained(PyTorchModelHubMixin):
+    """``save_pretrained`` / ``from_pretrained`` (config.json + model.safetensors), quietly."""
+
+    @classmethod
+    def _from_pretrained(cls, **kwargs):
+        with contextlib.redirect_stdout(io.StringIO()):   # the mixin prints "Loading weights ..."
+            return super()._from_pretrained(**kwargs)
+
+
 # --------------------------------------------------------------------------- skip-gram, negative sampling
 def noise_distribution(counts, power: float = 0.75) -> torch.Tensor:
     """P_n(w) ∝ count(w)^power: the unigram distribution raised to 3/4 (Mikolov et al. 2013),
@@ -103,7 +114,7 @@ def sgns_loss(v: torch.Tensor, u_pos: torch.Tensor, u_neg: torch.Tensor) -> torc
     return -(pos + neg).mean()
 
 
-class SkipGramNS(nn.Module, PyTorchModelHubMixin):
+class SkipGramNS(nn.Module, _Pretrained):
     """Skip-gram with negative sampling: two embedding tables, one per role of a word.
 
     ``center`` holds the vectors of words as centers (the word vectors we keep), ``context`` the
@@ -164,7 +175,7 @@ def glove_loss(w_i, w_j, b_i, b_j, x, x_max: float = 100.0, alpha: float = 0.75)
     return (glove_weight(x, x_max, alpha) * err ** 2).mean()
 
 
-class GloVe(nn.Module, PyTorchModelHubMixin):
+class GloVe(nn.Module, _Pretrained):
     """GloVe's parameters: word and context vectors and biases. The word vectors are W + W̃."""
 
     def __init__(self, words: list[str], dim: int = 50, x_max: float = 100.0, alpha: float = 0.75):
@@ -268,10 +279,11 @@ class WordVectors:
                 m = sections == sec
                 rows.append({"section": sec, "questions": sum(q[0] == sec for q in qs),
                              "covered": int(m.sum()), "correct": int(hit[m].sum())})
-        df = pd.DataFrame(rows, columns=["section", "questions", "covered", "correct"])
-        semantic = ~df["section"].str.startswith("gram")
+        sections = pd.DataFrame(rows, columns=["section", "questions", "covered", "correct"])
+        semantic = ~sections["section"].str.startswith("gram")   # the 9 syntactic sections: gram*
+        df = sections.copy()
         for name, m in [("semantic", semantic), ("syntactic", ~semantic), ("all", semantic | ~semantic)]:
-            df.loc[len(df)] = [name, *df[m][["questions", "covered", "correct"]].sum().tolist()]
+            df.loc[len(df)] = [name, *sections[m][["questions", "covered", "correct"]].sum().tolist()]
         df["accuracy"] = df["correct"] / df["covered"].where(df["covered"] > 0)
         return df.set_index("section")
 
