@@ -58,8 +58,8 @@ for _name, _d in SCALING_SIZES.items():
         "small GPT (2 layers, d_model 64) trained on a mixture of letter-mapping rules whose rule "
         "must be inferred from the prompt: Chapter 6's few-shot learner",
         "tlcourse.gpt:GPT",
-        n_layer=2, n_head=4, d_model=64, n_shots=8, p_describe=0.5, batch_size=32, steps=1500,
-        lr=3e-3, warmup=30, eval_every=100, seed=0)
+        n_layer=2, n_head=4, d_model=64, n_shots=8, p_describe=0.25, batch_size=32, steps=1500,
+        lr=3e-3, warmup=30, weight_decay=0.0, eval_every=100, seed=0)
 def icl_gpt(params: dict, out: Path, progress: bool = True) -> dict:
     import random
 
@@ -76,7 +76,7 @@ def icl_gpt(params: dict, out: Path, progress: bool = True) -> dict:
     probe = gpt.icl_examples(4, n=120, seed=params["seed"] + 1)
     hist = gpt.train(
         model, lambda step: gpt.icl_batch(rng, params["batch_size"], params["n_shots"], params["p_describe"]),
-        params["steps"], params["lr"], warmup=params["warmup"],
+        params["steps"], params["lr"], warmup=params["warmup"], weight_decay=params["weight_decay"],
         eval_fn=lambda: gpt.icl_accuracy(model, probe, describe=False),
         eval_every=params["eval_every"], progress=progress, desc="icl-gpt")
     model.save_pretrained(out)
