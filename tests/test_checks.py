@@ -63,3 +63,19 @@ def test_visible_check_names_the_mistake(assignment, mutant):
     with pytest.raises(CheckFailed) as err:
         exec(visible, ns)
     assert mutant.hint in str(err.value), f"message was: {err.value}"
+
+
+def test_run_tests_runs_each_blocks_tests_once():
+    """In Jupyter and stock nbgrader, a task's hidden block must not re-run the blocks before it:
+    one wrong answer would cost every later task its points too."""
+    from tlcourse.checks import run_tests
+
+    ran = []
+    ns = {"__name__": "__main__", "test_first": lambda: ran.append("first")}
+    run_tests(ns)
+    ns["test_second"] = lambda: ran.append("second")
+    run_tests(ns)
+    assert ran == ["first", "second"]
+    grader = {"__name__": "__grader__", "test_x": lambda: ran.append("x")}
+    run_tests(grader)
+    assert ran == ["first", "second"] and "test_x" in grader

@@ -52,9 +52,12 @@ def run_tests(namespace: dict) -> None:
     """
     if namespace.get("__name__") == "__grader__":
         return
-    for name, fn in list(namespace.items()):
-        if name.startswith("test_") and callable(fn):
-            fn()
+    # Taken out of the namespace before they run: the next task's block must run its own tests
+    # only, or one wrong answer would cost the points of every task after it.
+    tests = [namespace.pop(name) for name, fn in list(namespace.items())
+             if name.startswith("test_") and callable(fn)]
+    for fn in tests:
+        fn()
 
 
 def fresh_inputs(namespace: dict) -> None:
