@@ -62,8 +62,11 @@ class ControlGroup:
 
     V2 = Path("/sys/fs/cgroup")
 
+    STALE_S = 600   # an empty group older than this was left behind by a grader that is gone
+
     def __init__(self, name: str, memory_mb: int, processes: int):
         self.dirs: list[Path] = []
+        self._sweep()
         try:
             if (self.V2 / "cgroup.controllers").exists():
                 base = self.V2 / "tlcourse"
@@ -88,6 +91,23 @@ class ControlGroup:
         except OSError:
             self.remove()
             self.dirs = []
+
+    @classmethod
+    def _sweep(cls) -> None:
+        """Remove the empty groups of sandboxes whose grader died before removing them."""
+        bases = [cls.V2 / "tlcourse"] + [cls.V2 / c / "tlcourse" for c in ("memory", "pids", "cpu")]
+        now = time.time()
+        for base in bases:
+            try:
+                stale = [d for d in base.iterdir() if d.is_dir() and d.name.startswith("sandbox-")
+                         and now - d.stat().st_mtime > cls.STALE_S]
+            except OSError:
+                continue
+            for d in stale:
+                try:
+                    d.rmdir()           # fails, harmlessly, while a process is still inside
+                except OSError:
+                    pass
 
     def join(self) -> None:
         """Move the calling process in (from ``preexec_fn``, before exec)."""
@@ -152,7 +172,10 @@ class Sandbox:
                "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg",
                "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
         self.deadline = time.monotonic() + self.limits.wall_s
-        self.cgroup = ControlGroup(f"sandbox-{os.getpid()}-{next(_serial)}", self.limits.memory_mb,
+        # A name never used before: a group a killed grader left behind (or one the kernel had
+        # not emptied yet) must not collide with a new sandbox whose grader got the same pid.
+        name = f"sandbox-{os.getpid()}-{next(_serial)}-{os.urandom(4).hex()}"
+        self.cgroup = ControlGroup(name, self.limits.memory_mb,
                                    self.limits.processes) if self.isolate else None
 
         def before_exec():
