@@ -22,7 +22,7 @@ _vendor/versions.json: package.json package-lock.json tools/vendor.sh
 ## build the static site into _build/html, executing every page (cached: only changed pages rerun);
 ## the zoo is built first (a no-op once built), so no page cell waits minutes for a pre-training
 book: setup vendor assets
-	.venv/bin/jupyter-book build .
+	.venv/bin/jupyter-book build -W --keep-going .
 
 ## the site's tests (pages, links, concept index, browser) on the site `make book` built
 site-test: book

@@ -69,9 +69,14 @@ def test_a_raising_notebook_fails_the_build(tmp_path):
     shutil.copy(ROOT / "tools" / "course_site.py", book / "tools")
     (book / "_toc.yml").write_text("format: jb-book\nroot: index\nchapters:\n  - file: broken\n")
     (book / "index.md").write_text("# Index\n")
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
-                                         nbformat.v4.new_code_cell("raise ValueError('boom 42')")])
+    (book / "_vendor").mkdir()                                  # the front-end's folder
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# A page"),
+                                         nbformat.v4.new_code_cell("x = 1")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, book / "broken.ipynb")
+    healthy = jupyter_book(book, tmp_path / "healthy")      # the same book builds, warnings fail it
+    assert healthy.returncode == 0, (healthy.stdout + healthy.stderr)[-5000:]
+    nb.cells.append(nbformat.v4.new_code_cell("raise ValueError('boom 42')"))
     nbformat.write(nb, book / "broken.ipynb")
     result = jupyter_book(book, tmp_path / "out")
     assert result.returncode != 0

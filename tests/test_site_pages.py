@@ -39,7 +39,7 @@ PAGE_BUDGET = 2_500_000
 
 def jupyter_book(source: Path, out: Path) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).parent / "jupyter-book"
-    return subprocess.run([str(exe), "build", str(source), "--path-output", str(out)],
+    return subprocess.run([str(exe), "build", "-W", "--keep-going", str(source), "--path-output", str(out)],
                           capture_output=True, text=True, timeout=1800)
 
 
@@ -291,6 +291,15 @@ def test_concept_index_links_every_mapped_concept(site):
 
 
 @slow
+def test_glued_numbers_render_as_numbers(site):
+    """A NumPy 2 scalar glued into prose renders as its repr, np.float64(0.5), not as 0.50
+    (pages glue through tlcourse.pages.glue, which hands myst-nb plain numbers)."""
+    raw = re.compile(r"np\.(?:float|int|uint|bool)\w*\(")
+    problems = [f"{f.relative_to(site)}: {m.group(0)}..." for f in page_files(site)
+                for m in [raw.search(" ".join(parse(f).text))] if m]
+    assert not problems, problems
+
+
 def test_internal_links_and_anchors_resolve(site):
     problems = []
     for f in page_files(site):

@@ -342,6 +342,12 @@ def _md_cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _ref_text(text: str) -> str:
+    """Text for the title of a {ref} role in a table cell: a backtick would end the role and an
+    angle bracket start its target, so both go (a title `[CLS]` reads as [CLS])."""
+    return _md_cell(re.sub(r"[`<>]", "", str(text)))
+
+
 def _assignments_markdown(app) -> str:
     pages = chapter_pages(Path(app.srcdir))
     out = []
@@ -381,7 +387,7 @@ def _concepts_markdown(app) -> str:
         for e in sorted(by_chapter[n], key=lambda e: e["concept"].lower()):
             taught, task = e.get("taught"), e.get("task")
             if taught and n in pages and taught in labels[n]:
-                where = f"{{ref}}`{_md_cell(e['concept'])} <{taught}>`"
+                where = f"{{ref}}`{_ref_text(e['concept'])} <{taught}>`"
             elif taught and n in pages:   # tests/test_site_pages.py fails on it; the build warns
                 logger.warning(f"{CONCEPTS}: {e['concept']!r} is mapped to the label {taught!r}, "
                                f"which chapter {n}'s page does not define")
@@ -391,7 +397,7 @@ def _concepts_markdown(app) -> str:
             a, _, gid = (task or "").partition("/")
             t = graded.get(a, {}).get(gid)
             if t is not None:
-                how = (f"{{ref}}`{_md_cell(t['title'])} <{t['label']}>` "
+                how = (f"{{ref}}`{_ref_text(t['title'])} <{t['label']}>` "
                        f"({{doc}}`exercise </exercises/{a}/{a}>`)")
             elif task and n in pages:
                 logger.warning(f"{CONCEPTS}: {e['concept']!r} is mapped to the graded task "
