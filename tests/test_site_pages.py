@@ -292,8 +292,9 @@ def test_concept_index_links_every_mapped_concept(site):
 
 @slow
 def test_glued_numbers_render_as_numbers(site):
-    """A NumPy 2 scalar glued into prose renders as its repr, np.float64(0.5), not as 0.50
-    (pages glue through tlcourse.pages.glue, which hands myst-nb plain numbers)."""
+    """A NumPy 2 scalar glued into prose without a format renders as its repr, np.float64(0.5)
+    (with a format, as nothing: the build's warnings-as-errors catch that). Pages glue through
+    tlcourse.pages.glue, which hands myst-nb plain numbers."""
     raw = re.compile(r"np\.(?:float|int|uint|bool)\w*\(")
     problems = [f"{f.relative_to(site)}: {m.group(0)}..." for f in page_files(site)
                 for m in [raw.search(" ".join(parse(f).text))] if m]
