@@ -47,7 +47,11 @@ def test_every_page_is_built_and_executed(site):
     for f in executed:
         text = (html / f"{f}.html").read_text()
         assert 'class="cell_output' in text, f"{f}: no outputs: the notebook was not executed"
-        assert "Traceback" not in text and "Error" not in re.findall(r"ename\W+(\w+)", text)
+        # an error output (myst-nb marks it "output traceback"); the word Traceback alone also
+        # names a colour in the code-highlighting CSS that displayed source brings along
+        assert not re.search(r'class="[^"]*\boutput traceback\b', text), f"{f}: an error output"
+        assert "Traceback (most recent call last)" not in text, f"{f}: a traceback"
+        assert "Error" not in re.findall(r"ename\W+(\w+)", text)
 
 
 def test_chapter_pages_have_figures_and_a_static_widget(site):
