@@ -303,6 +303,7 @@ def test_glued_numbers_render_as_numbers(site):
     assert not problems, problems
 
 
+@slow
 def test_internal_links_and_anchors_resolve(site):
     problems = []
     for f in page_files(site):
