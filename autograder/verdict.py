@@ -264,16 +264,22 @@ def judge(source: Source, box: Sandbox, ready: dict, seed: str) -> dict[str, Tas
         return _judge(source, box, ready, seed)
 
 
-def _judge(source: Source, box: Sandbox, ready: dict, seed: str) -> dict[str, TaskResult]:
+def grader_namespace(source: Source, defined: dict) -> dict:
+    """The namespace hidden tests run in: the source's setup cells, then, of ``defined`` (the
+    student's names, as proxies when sandboxed), only what the answer cells define: a student's
+    global named `range` or `len` (or anything else) never reaches the hidden tests."""
     ns: dict = {"__name__": "__grader__"}
     for code in source.setup.values():
         exec(compile(code, "<setup>", "exec"), ns)
-    # Only what the answer cells define becomes a proxy: a student's global named `range` or
-    # `len` (or anything else) never reaches the hidden tests.
     wanted = source.answer_names()
-    for name, proxy in box.proxies().items():
+    for name, value in defined.items():
         if name in wanted and name not in ns:
-            ns[name] = proxy
+            ns[name] = value
+    return ns
+
+
+def _judge(source: Source, box: Sandbox, ready: dict, seed: str) -> dict[str, TaskResult]:
+    ns = grader_namespace(source, box.proxies())
     cell_errors = {c["id"]: c["error"] for c in ready.get("cells", [])}
     results = {}
     for gid, task in source.tasks.items():

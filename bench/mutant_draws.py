@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from autograder import course  # noqa: E402
 from autograder.mutants import load  # noqa: E402
-from autograder.verdict import Source, _hidden_tests, _seed_everything  # noqa: E402
+from autograder.verdict import (Source, _hidden_tests, _seed_everything,  # noqa: E402
+                                grader_namespace)
 
 
 def _run(code: str, ns: dict, where: str) -> None:
@@ -37,21 +38,11 @@ def student_namespace(source: Source, answers: dict[str, str]) -> dict:
     return ns
 
 
-def judge_namespace(source: Source, student: dict) -> dict:
-    """The grader's namespace: the setup cells, plus what the answer cells define."""
-    ns: dict = {"__name__": "__grader__"}
-    for code in source.setup.values():
-        _run(code, ns, "<setup>")
-    for name in source.answer_names():
-        if name in student and name not in ns:
-            ns[name] = student[name]
-    return ns
-
-
 def survival(source: Source, task: str, ns: dict, draws: int) -> float:
     """Share of draws in which every hidden test of ``task`` passes."""
     survived = 0
     for draw in range(draws):
+        _seed_everything(f"draw-{draw}", task)        # as the grader seeds the block itself
         tests = _hidden_tests(source.tasks[task].hidden, dict(ns))
         ok = True
         for name, test in tests:
@@ -78,7 +69,7 @@ def main() -> None:
         source = Source.load(course.source_notebook(assignment))
         t0 = time.perf_counter()
         student = student_namespace(source, source.answers)
-        judge = judge_namespace(source, student)
+        judge = grader_namespace(source, student)
         solution = {t: survival(source, t, judge, 3) for t in source.tasks}
         print(f"\n{assignment}: solution passes its tests in "
               + ", ".join(f"{t} {s:.0%}" for t, s in solution.items()))
@@ -87,8 +78,8 @@ def main() -> None:
             answers[m.cell] = m.apply(answers[m.cell])
             mutated = dict(student)
             _run(answers[m.cell], mutated, f"<mutant {m.name}>")
-            ns = dict(judge)
-            ns.update({n: mutated[n] for n in source.answer_names() if n in mutated})
+            ns = dict(judge)         # what the grader would take from the mutated submission
+            ns.update({n: mutated[n] for n in judge if n in mutated and judge[n] is student.get(n)})
             share = survival(source, m.test_cell, ns, args.draws)
             worst = max(worst, share)
             flag = "" if share == 0 else "   <-- survives some draws"
