@@ -41,9 +41,11 @@ test: setup vendor
 test-fast: setup
 	MPLBACKEND=Agg $(PY) -m pytest -m "not slow"
 
-## pre-train every model of the zoo into .cache/zoo (or $$TLCOURSE_CACHE)
+## pre-train every model of the zoo into .cache/zoo (or $$TLCOURSE_CACHE); shipped models are
+## loaded from tlcourse/weights/, and trained again into it with RETRAIN=1
+RETRAIN ?=
 assets: setup
-	$(PY) -m tlcourse.zoo build
+	TLCOURSE_RETRAIN=$(RETRAIN) $(PY) -m tlcourse.zoo build
 
 ## regenerate exercises/ from solutions/ with nbgrader
 release: setup

@@ -69,3 +69,83 @@ def test_an_interrupted_build_leaves_nothing_behind(cache, monkeypatch):
     # Only the (empty) build lock remains: no model folder, no scratch folder.
     left = [p for p in cache.iterdir()]
     assert len(left) == 1 and left[0].suffix == ".lock" and left[0].stat().st_size == 0, left
+
+
+def test_recipe_key_covers_the_course_code_it_uses(monkeypatch):
+    """A recipe's key hashes every course module its training code imports, transitively: editing
+    a library function a recipe uses gives it a new key (a stale model is never loaded), editing
+    one it does not use leaves the key alone."""
+    used = zoo.course_modules(zoo.get("tiny-bert").train.__module__)
+    assert {"tlcourse.bert", "tlcourse.data", "tlcourse.recipes.bert"} <= used
+    assert "tlcourse.zoo" not in used and "tlcourse.checks.bert" not in used
+    before = {name: zoo.get(name).key for name in ("tiny-bert", "fashion-resnet", "sotu-gpt")}
+    real = zoo._module_source
+
+    def edited(module):
+        source = real(module)
+        if module == "tlcourse.bert":       # one changed line inside one used function
+            source = source.replace("def mask_tokens(", "def mask_tokens(  # edited\n", 1)
+            assert "# edited" in source
+        return source
+
+    monkeypatch.setattr(zoo, "_module_source", edited)
+    assert zoo.get("tiny-bert").key != before["tiny-bert"]
+    assert zoo.get("fashion-resnet").key == before["fashion-resnet"]
+    assert zoo.get("sotu-gpt").key == before["sotu-gpt"]
+
+
+SHIPPED = sorted(n for n, r in (zoo._register_all() or zoo.RECIPES).items() if r.shipped)
+SHIPPED_BUDGET = 50 * 2**20          # all shipped weights together
+
+
+def test_shipped_weights_are_small_and_complete():
+    assert SHIPPED, "no shipped recipe: drop these tests or the mechanism"
+    total = 0
+    for name in SHIPPED:
+        folder = zoo.SHIPPED_DIR / name
+        files = {p.name for p in folder.iterdir()}
+        assert {"config.json", "model.safetensors", "history.json", "recipe.json"} <= files, (name, files)
+        assert not any(f.endswith((".bin", ".pt", ".pth", ".pkl")) for f in files), files
+        info = json.loads((folder / "recipe.json").read_text())
+        assert info["retrain"] == zoo.RETRAIN_COMMAND and info["seconds"] > 0
+        total += sum(p.stat().st_size for p in folder.iterdir())
+    assert total <= SHIPPED_BUDGET, f"shipped weights take {total / 2**20:.1f} MB, over 50 MB"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_weights_come_from_their_recipe(name):
+    """The shipped folder carries the key of the recipe as the code is now (a changed recipe or
+    library function fails here, with the command that retrains), and replaying the recipe's
+    first steps gives exactly the losses of the shipped training log."""
+    folder = zoo.build(name)                       # checks the key; raises if stale
+    assert folder == zoo.SHIPPED_DIR / name
+    logged = json.loads((folder / "history.json").read_text())["loss"]
+    replayed = zoo.replay(name, 12)["loss"]
+    assert replayed == logged[:12], (replayed, logged[:12])
+    model = zoo.load(name)
+    assert not model.training
+
+
+def test_a_stale_shipped_model_is_a_clear_error(monkeypatch):
+    name = SHIPPED[0]
+    real = zoo._module_source
+    monkeypatch.setattr(zoo, "_module_source",
+                        lambda m: real(m) + ("\n# edited\n" if m == "tlcourse.data" else ""))
+    with pytest.raises(RuntimeError, match="RETRAIN=1"):
+        zoo.build(name)
+
+
+def test_a_variant_of_a_shipped_recipe_trains_in_the_cache(cache):
+    r = zoo.get(SHIPPED[0], steps=2)
+    assert not r.is_shipped
+    path = zoo.build(SHIPPED[0], steps=2, progress=False)
+    assert path.parent == cache
+    assert len(zoo.history(SHIPPED[0], steps=2)["loss"]) == 2
+
+
+def test_a_recipe_is_built_after_the_recipes_it_is_built_on():
+    """`make assets` trains recipes in parallel; one built on another waits for it."""
+    assert zoo.dependencies("rt-lm") == {"sotu-lm"}
+    assert zoo.dependencies("digits-transfer") == {"fashion-resnet"}
+    assert zoo.dependencies("t5-tiny-multitask") == {"t5-tiny-sotu"}
+    assert zoo.dependencies("fashion-resnet") == set()

@@ -289,11 +289,13 @@ def evaluate_loss(model: GPT, tokens: torch.Tensor, n_ctx: int | None = None,
 
 def train(model: GPT, next_batch, steps: int, lr: float, warmup: int = 20,
           weight_decay: float = 0.1, eval_fn=None, eval_every: int = 0, progress: bool = True,
-          desc: str = "training") -> dict:
+          desc: str = "training", stop_after: int | None = None) -> dict:
     """AdamW with linear warm-up and cosine decay to lr/10 (GPT-2/3's schedule, shortened).
 
     ``next_batch(step) -> (x, y)``; ``eval_fn() -> float`` is called every ``eval_every`` steps and
     at the end. Returns the history: step, train loss, tokens seen, and the evaluations.
+    ``stop_after`` ends the run early with the schedule of the full ``steps`` (to replay the first
+    steps of a long run exactly).
     """
     from tqdm.auto import tqdm
 
@@ -311,7 +313,9 @@ def train(model: GPT, next_batch, steps: int, lr: float, warmup: int = 20,
     hist = {"step": [], "loss": [], "tokens": [], "eval_step": [], "eval": []}
     seen = 0
     model.train()
-    for step in tqdm(range(steps), desc=desc, disable=not progress):
+    bar = tqdm(range(steps if stop_after is None else min(steps, stop_after)), desc=desc,
+               disable=not progress)
+    for step in bar:
         for group in opt.param_groups:
             group["lr"] = lr_at(step)
         x, y = next_batch(step)
@@ -327,6 +331,7 @@ def train(model: GPT, next_batch, steps: int, lr: float, warmup: int = 20,
         if eval_fn is not None and ((eval_every and (step + 1) % eval_every == 0) or step == steps - 1):
             hist["eval_step"].append(step)
             hist["eval"].append(round(float(eval_fn()), 4))
+            bar.set_postfix(loss=hist["loss"][-1], eval=hist["eval"][-1], refresh=False)
             model.train()
     model.eval()
     return hist

@@ -10,22 +10,11 @@ labels=y)`` returns ``.logits`` and ``.loss``; ``model.resnet`` is the plain tor
 from __future__ import annotations
 
 import functools
-import hashlib
-import inspect
 from pathlib import Path
 
 from .. import vision
 from ..data import FASHION_CLASSES
 from ..zoo import RECIPES, recipe
-
-# The recipes' keys hash their own source; this adds the source of what they use from
-# tlcourse.vision (the network, the training loop, the transfer helpers), so that changing any of
-# it retrains them too.
-_VISION_CODE = hashlib.sha256(repr((vision.MEAN, vision.STD, vision.STRATEGIES)).encode() + b"".join(
-    inspect.getsource(obj).encode() for obj in (
-        vision.to_tensor, vision.BasicBlock, vision.ResNet, vision.replace_head,
-        vision.freeze_backbone, vision.param_groups, vision.balanced_subset, vision.predict,
-        vision.embed, vision.accuracy, vision.fit, vision.pretrain, vision.transfer))).hexdigest()[:12]
 
 
 @functools.cache
@@ -79,7 +68,7 @@ def __getattr__(name: str):
         "Fashion-MNIST 60k: the source model of Chapter 1's transfer experiments",
         "tlcourse.recipes.vision:ResNetForImageClassification",
         widths=[16, 32, 64], depths=[1, 1, 1], epochs=1, batch_size=128, lr=3e-3, seed=0,
-        steps=None, code=_VISION_CODE)
+        steps=None)
 def fashion_resnet(params: dict, out: Path, progress: bool = True) -> dict:
     import torch
     from tqdm.auto import tqdm
@@ -114,7 +103,7 @@ def fashion_resnet(params: dict, out: Path, progress: bool = True) -> dict:
         "tlcourse.recipes.vision:ResNetForImageClassification",
         budgets=[50, 100, 500, 4000], steps=[40, 50, 100, 200], seeds=[0, 1, 2],
         lr=2e-3, backbone_lr=5e-4, probe_lr=2e-2, batch_size=64, test_per_class=100,
-        split_seed=1234, code=_VISION_CODE, source=RECIPES["fashion-resnet"].key)
+        split_seed=1234, source=RECIPES["fashion-resnet"].key)
 def digits_transfer(params: dict, out: Path, progress: bool = True) -> dict:
     import numpy as np
     import torch
