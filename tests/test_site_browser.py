@@ -338,3 +338,65 @@ def test_solutions_are_folded_until_opened(browser, server):
         toggle.locator("summary").click()
         assert code.is_visible(), f"{a}: opening the toggle does not show the solution"
     tab.page.close()
+
+
+def test_quizzes_answer_right_and_wrong_with_the_keyboard(browser, server):
+    """On every chapter page, "Check your understanding" works with no kernel and no network:
+    a right answer and a wrong one, both given with the keyboard only, get the right feedback,
+    announced in an aria-live region, and show the explanation."""
+    tab = Tab(browser, server)
+    p = tab.page
+    problems = []
+    for doc in course_site.chapter_pages().values():
+        tab.open(f"{doc}.html")
+        forms = p.locator("form.tl-quiz-question")
+        n = forms.count()
+        if n < 6:
+            problems.append(f"{doc}: {n} quiz questions")
+            continue
+        kinds = [forms.nth(i).get_attribute("data-kind") for i in range(n)]
+        # one of each kind where the chapter has both: right on the first, wrong on the other
+        first = forms.nth(0)
+        other = forms.nth(next((i for i in range(1, n) if kinds[i] != kinds[0]), 1))
+        for form, right in ((first, True), (other, False)):
+            qid = form.get_attribute("id")
+            answer = form.get_attribute("data-answer")
+            if form.get_attribute("data-kind") == "choice":
+                values = [r.get_attribute("value") for r in form.locator("input[type=radio]").all()]
+                value = answer if right else next(v for v in values if v != answer)
+                form.locator(f"input[type=radio][value='{value}']").focus()
+                p.keyboard.press("Space")                        # select the focused radio
+                for _ in range(12):      # Tab on to the Check button (typeset math is focusable too)
+                    p.keyboard.press("Tab")
+                    if p.evaluate("() => document.activeElement.classList.contains('tl-quiz-check')"):
+                        break
+                else:
+                    problems.append(f"{doc} {qid}: Tab from the choices never reaches Check")
+                    form.locator("button.tl-quiz-check").focus()
+                p.keyboard.press("Enter")
+            else:
+                tolerance = float(form.get_attribute("data-tolerance"))
+                reply = float(answer) if right else float(answer) + 2 * tolerance + abs(float(answer)) + 1
+                form.locator("input[type=text]").focus()
+                p.keyboard.type(f"{reply:.12g}")
+                p.keyboard.press("Enter")                        # submits the form
+            feedback = form.locator(".tl-quiz-feedback")
+            try:
+                p.wait_for_function("f => f.textContent.trim().length > 0", arg=feedback.element_handle(),
+                                    timeout=5000)
+            except Exception:
+                pass
+            text = feedback.inner_text()
+            state = form.get_attribute("data-state")
+            want = ("right", "Correct") if right else ("wrong", "Not quite")
+            if state != want[0] or want[1] not in text:
+                problems.append(f"{doc} {qid}: answered {'right' if right else 'wrong'}, got state "
+                                f"{state!r} and feedback {text!r}")
+            if feedback.get_attribute("aria-live") != "polite":
+                problems.append(f"{doc} {qid}: the feedback is not an aria-live region")
+            if not form.locator(".tl-quiz-explanation").is_visible():
+                problems.append(f"{doc} {qid}: no explanation shown after the check")
+        if tab.errors or tab.external:
+            problems.append(f"{doc}: {tab.errors} {tab.external}")
+    tab.page.close()
+    assert not problems, "\n".join(problems)

@@ -347,3 +347,24 @@ def test_every_page_keeps_to_the_weight_budget_and_figures_are_compressed(site):
                       f"shows what weighs): {heavy}"
     for png in (site / "_images").glob("*.png"):
         assert course_site.compress_png(png.read_bytes()) is None, f"{png.name} was not compressed"
+
+
+@slow
+def test_every_chapter_page_ends_with_its_quiz(site):
+    """"Check your understanding" is each chapter's last section: one form per question of its
+    data file, answered by the site's own script and styles (tests/test_quizzes.py checks the
+    data, test_site_browser.py answers the questions)."""
+    for name in (Path(d).name for d in course_site.chapter_pages().values()):
+        html = (site / "book" / f"{name}.html").read_text()
+        quiz = course_site.load_quiz(name)
+        headings = re.findall(r"<h2>(.*?)<a class=\"headerlink\"", html, flags=re.S)
+        assert headings and re.sub(r"<[^>]+>", "", headings[-1]).strip() == course_site.QUIZ_HEADING, \
+            f"{name}: the last section should be {course_site.QUIZ_HEADING!r}, got {headings[-1:]}"
+        tail = html[html.rindex(f"<h2>{course_site.QUIZ_HEADING}"):]
+        assert tail.count('class="tl-quiz-question"') == len(quiz["questions"]), name
+        for q in quiz["questions"]:
+            assert f'id="quiz-{course_site.chapter_number(name):02d}-{q["id"]}"' in tail
+        for asset in course_site.QUIZ_ASSETS:
+            file = Path(asset).name
+            assert f"_static/{file}" in html, f"{name}: {file} is not loaded"
+            assert (site / "_static" / file).read_bytes() == (ROOT / "tools" / asset).read_bytes()

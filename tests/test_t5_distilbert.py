@@ -29,7 +29,8 @@ def test_span_corrupt_on_ids_uses_the_given_sentinels_and_random_positions():
     for _ in range(30):
         inputs, targets = t5.span_corrupt(ids, 0.15, 3.0, sentinels=lambda k: -1 - k, rng=rng)
         sentinels = [t for t in inputs if t < 0]
-        assert sentinels == [-1 - k for k in range(3)] and [t for t in targets if t < 0] == sentinels
+        assert sentinels == [-1 - k for k in range(3)]
+        assert [t for t in targets if t < 0] == sentinels + [-4] and targets[-1] == -4   # the final one
         assert t5.uncorrupt(inputs, targets, lambda t: t < 0) == ids
         masks.add(tuple(t5.random_spans_mask(60, 0.15, 3.0, rng)))
     assert len(masks) > 20
@@ -47,6 +48,22 @@ def test_text_to_text_and_parsing():
     assert t5.parse_year("the") is None and t5.parse_year("123456") is None
     assert t5.parse_year("202</s>") is None             # an unfinished year is not the year 202
     checks.check_text_to_text(t5.to_text_to_text, t5.parse_label)
+
+
+def test_span_corrupt_targets_end_with_a_final_sentinel():
+    """Raffel et al. (2020), Figure 2: inputs ``Thank you <X> me to your party <Y> week .``,
+    targets ``<X> for inviting <Y> last <Z>``."""
+    tokens = "Thank you for inviting me to your party last week .".split()
+    for seed in range(20):
+        inputs, targets = t5.span_corrupt(tokens, 0.3, 1.5, rng=np.random.default_rng(seed))
+        k = sum(checks.is_sentinel(t) for t in inputs)
+        assert targets[-1] == t5.sentinel(k) and t5.sentinel(k) not in inputs
+        assert [t for t in targets if checks.is_sentinel(t)] == [t5.sentinel(i) for i in range(k + 1)]
+    figure = ("Thank you <extra_id_0> me to your party <extra_id_1> week .".split(),
+              "<extra_id_0> for inviting <extra_id_1> last <extra_id_2>".split())
+    assert checks.span_problem(tokens, figure, 0.3, 1.5) is None
+    without = (figure[0], figure[1][:-1])
+    assert "final sentinel" in checks.span_problem(tokens, without, 0.3, 1.5)
 
 
 def test_library_span_corrupt_passes_the_assignments_check():

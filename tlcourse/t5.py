@@ -2,11 +2,12 @@
 
 T5 (Raffel et al., 2020) writes every task as text in, text out, and pre-trains with *span
 corruption*: random spans of the input are dropped, each replaced by one sentinel token, and the
-target lists the dropped spans, each after its sentinel::
+target lists the dropped spans, each after its sentinel, and ends with one more sentinel (Raffel et
+al., 2020, Figure 2: ``<X> for inviting <Y> last <Z>``)::
 
     tokens   Thank you for inviting me to your party last week .
     inputs   Thank you <extra_id_0> me to your party <extra_id_1> week .
-    targets  <extra_id_0> for inviting <extra_id_1> last
+    targets  <extra_id_0> for inviting <extra_id_1> last <extra_id_2>
 
 Used by the book page and by the zoo recipes of ``tlcourse.recipes.t5``::
 
@@ -72,7 +73,8 @@ def span_corrupt(tokens: Sequence, noise_density: float = 0.15, mean_span_length
     """T5's pre-training objective: ``(inputs, targets)`` for a list of tokens (strings or ids).
 
     Each corrupted span is replaced in ``inputs`` by one sentinel, ``sentinels(0)``,
-    ``sentinels(1)``, ... in order; ``targets`` holds each span after its sentinel.
+    ``sentinels(1)``, ... in order; ``targets`` holds each span after its sentinel, then a final
+    sentinel, ``sentinels(k)`` for ``k`` spans, which closes the last span.
     """
     mask = random_spans_mask(len(tokens), noise_density, mean_span_length, rng)
     inputs, targets, n = [], [], -1
@@ -82,6 +84,7 @@ def span_corrupt(tokens: Sequence, noise_density: float = 0.15, mean_span_length
             inputs.append(sentinels(n))
             targets.append(sentinels(n))
         (targets if noise else inputs).append(token)
+    targets.append(sentinels(n + 1))                     # the final sentinel (T5's Figure 2: <Z>)
     return inputs, targets
 
 

@@ -15,9 +15,15 @@ What it adds to the Jupyter Book build, all of it generic over the assignments i
   with a glob, so a new assignment needs no edit. Also a command:
   ``python tools/course_site.py solutions [--out DIR]``.
 * **Directives.** ``{course-assignments}`` (a table of every assignment: chapter, tasks and points,
-  download, exercise and solution pages) and ``{concept-index}`` (``book/concepts.yml`` rendered
+  download, exercise and solution pages), ``{concept-index}`` (``book/concepts.yml`` rendered
   as tables of links to the section that teaches each concept and the graded task that exercises
-  it).
+  it) and ``{quiz} NN_slug`` (the questions of ``book/quizzes/NN_slug.yml``, a chapter's "Check
+  your understanding", see :func:`load_quiz`).
+* **Quizzes that work on the static site.** ``{quiz}`` writes each question as a plain HTML form
+  (radio buttons in a fieldset, or a labelled text field for a number, and a button), answered
+  by ``tools/quiz/quiz.js`` in the reader's browser: no kernel, no network. Feedback is announced
+  in an ``aria-live`` region and the explanation is shown after each check. The script and
+  ``tools/quiz/quiz.css`` are copied into the site's ``_static/``.
 * **Launch buttons of a solution page** open the exercise notebook (``exercises/<id>/<id>.ipynb``,
   the file that exists in the repository), from the same ``launch_buttons`` settings.
 * **Front-end fixes**, found by the browser tests: scripts that two extensions both add are
@@ -48,6 +54,10 @@ from urllib.parse import unquote, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 SOLVED = "book/solved"                       # generated solution pages, relative to the book root
 CONCEPTS = "book/concepts.yml"               # the concept index's data
+QUIZZES = "book/quizzes"                     # a chapter's questions: book/quizzes/NN_slug.yml
+QUIZ_ASSETS = ("quiz/quiz.js", "quiz/quiz.css")   # under tools/, copied into _static/
+QUIZ_HEADING = "Check your understanding"
+QUIZ_SIZE = (6, 10)                          # questions per chapter, at least and at most
 TASK_LABEL = "task-{assignment}-{grade_id}"  # MyST label of a graded task on its solution page
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 
@@ -259,6 +269,194 @@ def page_labels(docname: str, root: Path | None = None) -> set[str]:
 
 
 # --------------------------------------------------------------------------------------------
+# Quizzes: "Check your understanding" at the end of each chapter
+
+def quiz_path(name: str, root: Path | None = None) -> Path:
+    return (root or ROOT) / QUIZZES / f"{name}.yml"
+
+
+def load_quiz(name: str, root: Path | None = None) -> dict:
+    """The quiz of a chapter page (``NN_slug``): ``book/quizzes/NN_slug.yml``, checked.
+
+    ::
+
+        chapter: 4
+        questions:
+          - id: scaling                      # unique in the quiz, part of the HTML ids
+            concepts: ["Scaled dot-product attention"]   # names of book/concepts.yml, same chapter
+            prompt: "Why divide the scores by $\\sqrt{d_k}$?"   # `code`, **bold**, *em*, $math$
+            choices: ["...", "...", "..."]   # a multiple-choice question (shown shuffled)...
+            answer: 1                        # ...and the index of the right choice here (from 0)
+            explain: "..."                   # shown after every check, right or wrong
+          - id: params
+            prompt: "How many ...?"
+            answer: 2048                     # a number question: the answer,
+            tolerance: 0                     # how far a reply may be from it,
+            unit: "tokens"                   # and optionally the unit shown after the field
+            explain: "..."
+
+    Raises ValueError listing every problem (:func:`quiz_problems`).
+    """
+    import yaml
+
+    path = quiz_path(name, root)
+    if not path.exists():
+        raise ValueError(f"{path.relative_to(root or ROOT)}: no such quiz")
+    quiz = yaml.safe_load(path.read_text())
+    problems = quiz_problems(quiz, name)
+    if problems:
+        raise ValueError(f"{QUIZZES}/{name}.yml:\n  " + "\n  ".join(problems))
+    return quiz
+
+
+def quiz_problems(quiz, name: str = "quiz") -> list[str]:
+    """What is wrong with a quiz's data, in words (the counts and concepts are checked by the
+    tests against book/concepts.yml)."""
+    if not isinstance(quiz, dict) or not isinstance(quiz.get("questions"), list):
+        return ["expected a mapping with `chapter` and a list of `questions`"]
+    problems = []
+    if not isinstance(quiz.get("chapter"), int) or chapter_number(name) not in (None, quiz["chapter"]):
+        problems.append(f"`chapter` should be {chapter_number(name)}, got {quiz.get('chapter')!r}")
+    ids = []
+    for i, q in enumerate(quiz["questions"], 1):
+        where = f"question {i}"
+        if not isinstance(q, dict):
+            problems.append(f"{where}: not a mapping")
+            continue
+        ids.append(q.get("id"))
+        where = f"question {i} ({q.get('id')})"
+        allowed = {"id", "concepts", "prompt", "choices", "answer", "tolerance", "unit", "explain"}
+        if set(q) - allowed:
+            problems.append(f"{where}: unknown keys {sorted(set(q) - allowed)}")
+        if not (isinstance(q.get("id"), str) and re.fullmatch(r"[a-z0-9][a-z0-9-]*", q["id"])):
+            problems.append(f"{where}: `id` must be lower-case letters, digits and dashes")
+        for key in ("prompt", "explain"):
+            if not (isinstance(q.get(key), str) and q[key].strip()):
+                problems.append(f"{where}: `{key}` is missing or empty")
+        concepts = q.get("concepts", [])
+        if not (isinstance(concepts, list) and all(isinstance(c, str) for c in concepts)):
+            problems.append(f"{where}: `concepts` must be a list of concept names")
+        answer = q.get("answer")
+        if "choices" in q:
+            choices = q["choices"]
+            if not (isinstance(choices, list) and len(choices) >= 2
+                    and all(isinstance(c, (str, int, float)) and str(c).strip() for c in choices)):
+                problems.append(f"{where}: `choices` must list at least two non-empty answers")
+            elif len({str(c).strip() for c in choices}) < len(choices):
+                problems.append(f"{where}: two choices are the same")
+            elif not (isinstance(answer, int) and not isinstance(answer, bool)
+                      and 0 <= answer < len(choices)):
+                problems.append(f"{where}: `answer` must be the index of a choice, 0 to "
+                                f"{len(choices) - 1}, got {answer!r}")
+            if "tolerance" in q or "unit" in q:
+                problems.append(f"{where}: `tolerance` and `unit` are for number questions")
+        else:
+            if not (isinstance(answer, (int, float)) and not isinstance(answer, bool)):
+                problems.append(f"{where}: a number question needs a numeric `answer`, got {answer!r}")
+            tol = q.get("tolerance")
+            if not (isinstance(tol, (int, float)) and not isinstance(tol, bool) and tol >= 0):
+                problems.append(f"{where}: a number question needs a `tolerance` >= 0, got {tol!r}")
+            if "unit" in q and not isinstance(q["unit"], str):
+                problems.append(f"{where}: `unit` must be text")
+    twice = sorted({i for i in ids if ids.count(i) > 1 and i is not None})
+    if twice:
+        problems.append(f"question ids used twice: {twice}")
+    return problems
+
+
+def quiz_kind(question: dict) -> str:
+    return "choice" if "choices" in question else "number"
+
+
+def _inline_html(text: str) -> str:
+    """A question's text as HTML: `code`, $math$ (typeset by the site's MathJax, like Sphinx's
+    own inline math), **bold** and *emphasis*; everything else escaped."""
+    import html as _html
+
+    parts = re.split(r"(`[^`]+`|\$[^$]+\$)", str(text).strip())
+    out = []
+    for part in parts:
+        if part.startswith("`") and part.endswith("`") and len(part) > 1:
+            out.append(f'<code class="docutils literal notranslate">{_html.escape(part[1:-1])}</code>')
+        elif part.startswith("$") and part.endswith("$") and len(part) > 1:
+            out.append(f'<span class="math notranslate nohighlight">\\({_html.escape(part[1:-1])}\\)</span>')
+        else:
+            t = _html.escape(part, quote=False)
+            t = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", t)
+            t = re.sub(r"(?<![*\w])\*(?!\s)(.+?)(?<!\s)\*(?![*\w])", r"<em>\1</em>", t)
+            out.append(t)
+    return "".join(out)
+
+
+def choice_order(name: str, question: dict) -> list[int]:
+    """The order in which a question's choices are shown: shuffled, the same on every build (the
+    seed is the quiz's and the question's name), so the data file may list the right answer
+    anywhere, first included. A radio button's value stays the choice's index in the file."""
+    import random
+
+    order = list(range(len(question["choices"])))
+    random.Random(f"{name}/{question['id']}").shuffle(order)
+    return order
+
+
+def _format_number(x) -> str:
+    return f"{x:,}" if isinstance(x, int) else f"{x:,.10g}"
+
+
+def quiz_html(quiz: dict, name: str) -> str:
+    """The static HTML of a quiz: one form per question (see ``tools/quiz/quiz.js``)."""
+    import html as _html
+
+    n = chapter_number(name)
+    rows = [f'<div class="tl-quiz" id="quiz-{n:02d}" data-quiz="{_html.escape(name)}">']
+    for i, q in enumerate(quiz["questions"], 1):
+        qid = f"quiz-{n:02d}-{q['id']}"
+        kind = quiz_kind(q)
+        attrs = f'class="tl-quiz-question" id="{qid}" data-kind="{kind}" novalidate'
+        if kind == "choice":
+            order = choice_order(name, q)
+            right = q["choices"][q["answer"]]
+            attrs += f' data-answer="{q["answer"]}"'
+            solution = f"{chr(ord('A') + order.index(q['answer']))}. {_inline_html(right)}"
+        else:
+            attrs += f' data-answer="{q["answer"]!r}" data-tolerance="{q["tolerance"]!r}"'
+            unit = f" {_inline_html(q['unit'])}" if q.get("unit") else ""
+            within = f" (within {_format_number(q['tolerance'])})" if q["tolerance"] else ""
+            solution = f"{_format_number(q['answer'])}{unit}{within}"
+        rows.append(f'<form {attrs} aria-labelledby="{qid}-prompt">')
+        prompt = (f'<div class="tl-quiz-prompt" id="{qid}-prompt"><span class="tl-quiz-number">'
+                  f'Question {i}.</span> {_inline_html(q["prompt"])}</div>')
+        if kind == "choice":
+            rows.append(f'<fieldset class="tl-quiz-choices"><legend class="tl-quiz-legend">{prompt}</legend>')
+            for pos, k in enumerate(order):
+                cid = f"{qid}-c{k}"
+                rows.append(f'<div class="tl-quiz-choice"><input type="radio" name="{qid}" id="{cid}" '
+                            f'value="{k}"><label for="{cid}"><span class="tl-quiz-letter">'
+                            f'{chr(ord("A") + pos)}.</span> {_inline_html(q["choices"][k])}</label></div>')
+            rows.append("</fieldset>")
+        else:
+            rows.append(prompt)
+            unit = (f'<span class="tl-quiz-unit" id="{qid}-unit">{_inline_html(q["unit"])}</span>'
+                    if q.get("unit") else "")
+            described = f' aria-describedby="{qid}-unit"' if q.get("unit") else ""
+            rows.append(f'<div class="tl-quiz-field"><label for="{qid}-input">Your answer</label> '
+                        f'<input type="text" inputmode="decimal" autocomplete="off" '
+                        f'id="{qid}-input" name="{qid}"{described}> {unit}</div>')
+        rows.append(f'<div class="tl-quiz-actions"><button type="submit" class="tl-quiz-check">'
+                    f'Check</button></div>')
+        rows.append(f'<div class="tl-quiz-feedback" id="{qid}-feedback" role="status" '
+                    f'aria-live="polite"></div>')
+        rows.append(f'<div class="tl-quiz-explanation" id="{qid}-explanation" hidden>'
+                    f'<strong>Answer:</strong> {solution}{"" if solution.endswith((".", "?", "!")) else "."} '
+                    f'{_inline_html(q["explain"])}</div>')
+        rows.append("</form>")
+    rows.append('<noscript><div class="tl-quiz-noscript">These questions are checked by a small '
+                'script in your browser; with JavaScript off, the answers are not shown.</div></noscript>')
+    rows.append("</div>")
+    return "\n".join(rows)
+
+
+# --------------------------------------------------------------------------------------------
 # Reading a built site (the tests and bench/page_weight.py)
 
 class SitePage(HTMLParser):
@@ -432,6 +630,29 @@ def _markdown_directive(render):
     return Generated
 
 
+def _quiz_directive():
+    from docutils import nodes
+    from sphinx.util.docutils import SphinxDirective
+
+    class Quiz(SphinxDirective):
+        """``{quiz} NN_slug``: the questions of ``book/quizzes/NN_slug.yml`` as static HTML."""
+        required_arguments = 1
+        has_content = False
+
+        def run(self):
+            name = self.arguments[0].strip()
+            root = Path(self.env.app.srcdir)
+            self.env.note_dependency(str(quiz_path(name, root)))
+            self.env.note_dependency(__file__)
+            try:
+                quiz = load_quiz(name, root)
+            except ValueError as e:
+                raise self.error(str(e))
+            return [nodes.raw("", quiz_html(quiz, name), format="html")]
+
+    return Quiz
+
+
 # --------------------------------------------------------------------------------------------
 # Sphinx: events
 
@@ -573,6 +794,16 @@ def compress_site_figures(outdir: Path) -> tuple[int, int]:
     return before, after
 
 
+def _copy_quiz_assets(app, exception):
+    if exception is None and app.builder.format == "html":
+        static = Path(app.outdir) / "_static"
+        static.mkdir(parents=True, exist_ok=True)
+        for asset in QUIZ_ASSETS:
+            src = Path(__file__).resolve().parent / asset
+            if src.exists():                     # a test's book may carry this file alone
+                (static / src.name).write_bytes(src.read_bytes())
+
+
 def _build_finished(app, exception):
     if exception is None and app.builder.format == "html":
         from sphinx.util import logging
@@ -588,9 +819,13 @@ def setup(app):
     app.connect("config-inited", _generate, priority=100)   # before the TOC and sources are read
     app.connect("html-page-context", _page_context, priority=900)   # after the theme's buttons
     app.connect("build-finished", _build_finished)
+    app.connect("build-finished", _copy_quiz_assets)
     app.add_js_file(None, body=MATHJAX2_SHIM)
+    app.add_js_file(Path(QUIZ_ASSETS[0]).name, defer="defer")
+    app.add_css_file(Path(QUIZ_ASSETS[1]).name)
     app.add_directive("course-assignments", _markdown_directive(_assignments_markdown))
     app.add_directive("concept-index", _markdown_directive(_concepts_markdown))
+    app.add_directive("quiz", _quiz_directive())
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 

@@ -72,13 +72,22 @@ def span_problem(tokens: list, result, noise_density: float, mean_span_length: f
     if sent_in != [f"<extra_id_{k}>" for k in range(len(sent_in))]:
         return (f"the inputs' sentinels are {sent_in}: number them in order of appearance, "
                 "<extra_id_0>, <extra_id_1>, ...")
-    if not sent_out:
+    final = f"<extra_id_{len(sent_in)}>"
+    if not set(sent_out) & set(sent_in):
         return ("the targets must contain the sentinels too: each dropped span is written after "
                 "its sentinel (<extra_id_0> span0 <extra_id_1> span1 ...).")
-    if sent_out != sent_in or not is_sentinel(targets[0]):
+    if sent_out == sent_in and is_sentinel(targets[0]):
+        return (f"the targets should end with one more sentinel, {final}, after the last span: "
+                "T5's targets close the last span with a final sentinel (Raffel et al., 2020, "
+                "Figure 2: <X> for inviting <Y> last <Z>).")
+    if sent_out != sent_in + [final] or not is_sentinel(targets[0]):
         return (f"the targets' sentinels {sent_out} should be the inputs' ones {sent_in}, in the "
-                "same order, and the targets should start with <extra_id_0>.")
-    if any(not span for _, span in spans_of(targets)):
+                f"same order, then the final sentinel {final}; the targets should start with "
+                "<extra_id_0>.")
+    if targets[-1] != final:
+        return (f"the final sentinel {final} should be the last token of the targets: nothing "
+                "comes after it.")
+    if any(not span for _, span in spans_of(targets)[:-1]):
         return "a sentinel in the targets is followed by no token: every span holds at least one token."
     if put_back(inputs, targets) != list(tokens):
         return ("putting each span back in place of its sentinel does not give back the original "
