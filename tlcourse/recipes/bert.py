@@ -89,3 +89,92 @@ def tiny_bert(params: dict, out: Path, progress: bool = True) -> dict:
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return hist
+
+
+@recipe("tiny-bert-distilled",
+        "The tiny BERT's architecture (2 layers, hidden 128) with a 4,096-token WordPiece vocabulary "
+        "learned on the speeches and the training reviews, pre-trained on the text of the training "
+        "reviews (no labels) with masked-LM and by distillation from MiniLM: its [CLS] vector, "
+        "projected, learns to point where MiniLM's sentence embedding points",
+        "transformers:BertForPreTraining",
+        vocab_size=4096, hidden_size=128, num_layers=2, num_heads=2, intermediate_size=512,
+        max_len=64, batch_size=64, epochs=4, lr=2e-3, warmup=0.05, weight_decay=0.01,
+        mlm_weight=1.0, held_out=20, seed=0)
+def tiny_bert_distilled(params: dict, out: Path, progress: bool = True) -> dict:
+    import math
+    import time
+
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from tqdm.auto import tqdm
+    from transformers import BertConfig, BertForPreTraining
+
+    from .. import bert, data
+
+    torch.set_num_threads(1)
+    torch.manual_seed(params["seed"])
+    start = time.perf_counter()
+    train_docs, _, _ = bert.sotu_documents(params["held_out"], params["seed"])
+    reviews = data.rotten_tomatoes("train")["text"].tolist()       # the text only, never the labels
+    tokenizer = bert.train_wordpiece([s for d in train_docs for s in d] + reviews, params["vocab_size"])
+
+    # The teacher's view of each review: MiniLM's sentence embedding (the mean of its output
+    # vectors, as all-MiniLM-L6-v2 embeds a text), unit length. Computed once: the costly part.
+    teacher, teacher_tok = data.minilm(), data.minilm_tokenizer()
+    order = np.argsort([len(t) for t in reviews])
+    targets = torch.zeros(len(reviews), teacher.config.hidden_size)
+    with torch.no_grad():
+        for k in tqdm(range(0, len(reviews), 64), desc="MiniLM embeddings", disable=not progress):
+            idx = order[k:k + 64]
+            enc = teacher_tok([reviews[i] for i in idx], padding=True, truncation=True,
+                              max_length=params["max_len"], return_tensors="pt")
+            h, m = teacher(**enc).last_hidden_state, enc["attention_mask"][..., None].float()
+            targets[idx] = F.normalize((h * m).sum(1) / m.sum(1), dim=-1)
+    teacher_seconds = time.perf_counter() - start
+
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=params["hidden_size"],
+                        num_hidden_layers=params["num_layers"], num_attention_heads=params["num_heads"],
+                        intermediate_size=params["intermediate_size"],
+                        max_position_embeddings=params["max_len"], pad_token_id=tokenizer.pad_token_id,
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    model = BertForPreTraining(config)
+    project = torch.nn.Linear(params["hidden_size"], teacher.config.hidden_size)   # dropped after
+    rows = bert.encode_texts(tokenizer, reviews, params["max_len"])
+    steps = params["epochs"] * math.ceil(len(rows) / params["batch_size"])
+    opt = torch.optim.AdamW(list(model.parameters()) + list(project.parameters()), lr=params["lr"],
+                            weight_decay=params["weight_decay"])
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: bert.warmup_linear(s, max(1, int(params["warmup"] * steps)), steps))
+    g = torch.Generator().manual_seed(params["seed"])
+    special = bert.special_ids(tokenizer)
+    hist = {"step": [], "distill_loss": [], "mlm_loss": [], "tokens": 0}
+    model.train()
+    with tqdm(total=steps, desc="tiny-bert-distilled", disable=not progress) as bar:
+        for _ in range(params["epochs"]):
+            for batch_idx in torch.randperm(len(rows), generator=g).split(params["batch_size"]):
+                batch = bert.classification_batch([rows[j] for j in batch_idx], tokenizer.pad_token_id)
+                masked, labels = bert.mask_tokens(batch["input_ids"], len(tokenizer), special,
+                                                  tokenizer.mask_token_id, generator=g)
+                encoded = model.bert(input_ids=masked, attention_mask=batch["attention_mask"])
+                # distillation: the pooled [CLS] vector, projected, towards MiniLM's embedding
+                distill = 1 - F.cosine_similarity(project(encoded.pooler_output), targets[batch_idx]).mean()
+                chosen = labels != -100                # the MLM head on the chosen positions only
+                logits = model.cls.predictions(encoded.last_hidden_state[chosen])     # (n, V)
+                mlm = F.cross_entropy(logits, labels[chosen])
+                loss = distill + params["mlm_weight"] * mlm
+                opt.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                schedule.step()
+                hist["step"].append(len(hist["step"]))
+                hist["distill_loss"].append(round(distill.item(), 4))
+                hist["mlm_loss"].append(round(mlm.item(), 4))
+                hist["tokens"] += int(batch["attention_mask"].sum())
+                bar.update()
+    hist["teacher_seconds"] = round(teacher_seconds, 1)
+    model.eval()
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return hist
