@@ -16,12 +16,13 @@ ROOT = Path(__file__).resolve().parent.parent
     (0.70, 0.60, None, "higher", 0.0, True),
     (0.70, 0.60, [0.05, 0.15], "higher", 0.0, True),
     (0.70, 0.60, [-0.01, 0.21], "higher", 0.0, False),      # the interval includes no effect
-    (0.70, 0.60, [0.04, 0.16], "higher", 0.05, False),      # holds, but not by the claimed margin
+    (0.70, 0.60, [0.04, 0.16], "higher", 0.05, True),       # by the claimed margin, not noise
+    (0.62, 0.60, [0.01, 0.03], "higher", 0.05, False),      # not noise, but not by the margin
     (0.60, 0.70, None, "higher", 0.0, False),
     (3.70, 4.17, None, "lower", 0.3, True),
     (3.90, 4.17, None, "lower", 0.3, False),
     (3.70, 4.17, [-0.52, -0.42], "lower", 0.3, True),
-    (3.70, 4.17, [-0.52, -0.25], "lower", 0.3, False),
+    (3.70, 4.17, [-0.52, 0.05], "lower", 0.3, False),
     (0.151, 0.15, None, "close", 0.005, True),
     (0.16, 0.15, None, "close", 0.005, False),
     (math.nan, 0.5, None, "higher", 0.0, False),            # NaN never holds, whatever the sign

@@ -15,8 +15,8 @@ prose, that the effect is not (yet) there.
 
 When does a claim hold? ``d`` is ``ours - baseline`` (``baseline - ours`` when lower is better) and
 ``ci`` the 95% interval of ``ours - baseline`` (over seeds, or a bootstrap); the claim holds when
-``d > margin`` and, if there is an interval, its bound on the wrong side is beyond ``margin`` too:
-the effect is not noise. ``better="close"`` claims that ``ours`` is within ``margin`` of
+``d > margin`` (the size the claim states, e.g. "at least 5 points") and, if there is an interval,
+it excludes 0: the effect is not noise. ``better="close"`` claims that ``ours`` is within ``margin`` of
 ``baseline`` (e.g. a measured proportion against the paper's).
 """
 from __future__ import annotations
@@ -45,7 +45,7 @@ def holds(ours: float, baseline: float, ci: Sequence[float] | None = None, bette
     gain = sign * (ours - baseline)
     if ci is not None:
         worst = min(sign * ci[0], sign * ci[1])
-        return gain > margin and worst > margin
+        return gain > margin and worst > 0
     return gain > margin
 
 
