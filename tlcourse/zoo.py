@@ -224,6 +224,9 @@ def build(name: str, force: bool = False, progress: bool = True, **overrides) ->
         folder = SHIPPED_DIR / r.name
         shutil.rmtree(folder, ignore_errors=True)
         shutil.copytree(r.path, folder)
+        folder.chmod(0o755)                    # committed files: readable by everyone
+        for f in folder.iterdir():
+            f.chmod(0o644)
         return folder
     return r.path
 
