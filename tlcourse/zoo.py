@@ -298,8 +298,11 @@ def build_many(names: list[str], jobs: int = 1, force: bool = False) -> dict[str
 
     todo = {n: dependencies(n) & set(names) for n in names}
     done: dict[str, dict] = {}
-    # the longest recipes first: they set the critical path
-    order = sorted(names, key=lambda n: -(RECIPES[n].params.get("steps") or 0))
+    def size(n):                 # the longest recipes first: they set the critical path
+        steps = RECIPES[n].params.get("steps")
+        return sum(steps) if isinstance(steps, (list, tuple)) else steps or 0
+
+    order = sorted(names, key=lambda n: -size(n))
     with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=get_context("spawn")) as pool:
         running = {}
         while todo or running:
