@@ -368,3 +368,31 @@ def test_every_chapter_page_ends_with_its_quiz(site):
             file = Path(asset).name
             assert f"_static/{file}" in html, f"{name}: {file} is not loaded"
             assert (site / "_static" / file).read_bytes() == (ROOT / "tools" / asset).read_bytes()
+
+
+# The headline claims the course's issue tracker asked every build to measure, by ledger id.
+LEDGER_IDS = {
+    "resnet-finetune-vs-scratch-50", "resnet-finetune-vs-scratch-100", "sgns-vs-gensim",
+    *(f"ulmfit-vs-{b}-{n}" for b in ("scratch", "tfidf") for n in (100, 300, 1000)),
+    *(f"bert-pretrained-vs-{b}-{n}" for b in ("scratch", "tfidf") for n in (100, 500)),
+    "gpt-vs-bigram", "gpt-scaling",
+    *(f"t5-pretrained-vs-scratch-{t}" for t in ("sentiment", "party", "year")),
+    "distilbert-vs-plain", "distilbert-keeps-accuracy", "distilbert-speedup",
+}
+
+
+def test_the_headline_ledger_is_published_and_every_asserted_claim_holds(site):
+    """ledger.json: one row per headline claim, from the executed pages; the ledger page shows
+    them. (The build itself fails on an asserted claim that does not hold; this checks what was
+    published.)"""
+    from tlcourse import ledger
+
+    rows = json.loads((site / "ledger.json").read_text())
+    assert LEDGER_IDS <= {r["id"] for r in rows}, LEDGER_IDS - {r["id"] for r in rows}
+    for r in rows:
+        assert {"id", "chapter", "claim", "paper", "ours", "baseline", "ci", "holds"} <= set(r), r
+        assert r["ci"] is None or (len(r["ci"]) == 2 and r["ci"][0] <= r["ci"][1]), r
+    assert not ledger.failures(rows), ledger.failures(rows)
+    page = (site / "book" / "ledger.html").read_text()
+    for r in rows:
+        assert f'id="ledger-{r["id"]}"' in page, r["id"]

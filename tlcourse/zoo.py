@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import ast
 import fcntl
+import functools
 import hashlib
 import inspect
 import json
@@ -93,7 +94,18 @@ def _module_file(module: str) -> Path | None:
 
 
 def _module_source(module: str) -> str:
-    return _module_file(module).read_text()
+    path = _module_file(module)
+    return _read(path, path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _read(path: Path, mtime_ns: int) -> str:        # cached until the file changes
+    return path.read_text()
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(source: str) -> ast.Module:
+    return ast.parse(source)
 
 
 def _imports(module: str) -> set[str]:
@@ -101,7 +113,7 @@ def _imports(module: str) -> set[str]:
     path = _module_file(module)
     package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(_parse(_module_source(module))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -128,7 +140,7 @@ def _recipe_module_code(module: str, train: Callable) -> list[str]:
         return []
     source = _module_source(module)
     kept = []
-    for node in ast.parse(source).body:
+    for node in _parse(source).body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name != train.__name__ \
                 and any(isinstance(d, ast.Call) and getattr(d.func, "id", "") == "recipe"
                         for d in node.decorator_list):
@@ -276,11 +288,13 @@ def _register_all() -> None:
     from . import recipes  # noqa: F401  (registers the recipes on import)
 
 
-def dependencies(name: str) -> set[str]:
-    """The recipes ``name`` is built on: those whose key is one of its parameters."""
+def dependencies(name: str, keys: dict[str, str] | None = None) -> set[str]:
+    """The recipes ``name`` is built on: those whose key is one of its parameters (``keys``: the
+    key of every recipe, when already computed)."""
     r = get(name)
-    keys = {other.key: other.name for other in RECIPES.values() if other.name != name}
-    return {keys[v] for v in r.params.values() if isinstance(v, str) and v in keys}
+    keys = keys or {other.name: other.key for other in RECIPES.values()}
+    by_key = {k: n for n, k in keys.items() if n != name}
+    return {by_key[v] for v in r.params.values() if isinstance(v, str) and v in by_key}
 
 
 def _build_one(name: str, force: bool) -> tuple[str, str, float]:
@@ -296,7 +310,8 @@ def build_many(names: list[str], jobs: int = 1, force: bool = False) -> dict[str
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from multiprocessing import get_context
 
-    todo = {n: dependencies(n) & set(names) for n in names}
+    keys = {r.name: r.key for r in RECIPES.values()}
+    todo = {n: dependencies(n, keys) & set(names) for n in names}
     done: dict[str, dict] = {}
     def size(n):                 # the longest recipes first: they set the critical path
         steps = RECIPES[n].params.get("steps")
