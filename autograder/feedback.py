@@ -75,3 +75,17 @@ def write(result: Result, source: Source, path: Path) -> Path:
     html, _ = _exporter().from_notebook_node(nb)
     path.write_text(html)
     return path
+
+
+def write_plain(result: Result, source: Source, path: Path, exc: BaseException) -> Path:
+    """A bare page (points per task, escaped) for a result the notebook writer failed on."""
+    import html
+
+    rows = "".join(f"<li>{html.escape(g)}: {t.score:g} / {t.max_score:g}</li>"
+                   for g, t in result.tasks.items())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"<!doctype html><meta charset='utf-8'><h1>Feedback: {html.escape(source.name)}"
+                    f"</h1><p>{html.escape(result.student)}: {result.total:g} points.</p><ul>{rows}"
+                    f"</ul><p>(the full page could not be written: {type(exc).__name__})</p>",
+                    encoding="utf-8", errors="replace")
+    return path
