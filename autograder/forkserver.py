@@ -129,7 +129,6 @@ def serve(sock: socket.socket, release: Path) -> None:
 
 
 def main() -> None:
-    die_with_parent()
     sys.path.insert(0, str(ROOT))
     fd = int(sys.argv[1])
     release = Path(sys.argv[2])
@@ -223,7 +222,10 @@ class ForkServer:
         self.proc = subprocess.Popen(
             [sys.executable, "-I", str(Path(__file__).resolve()), str(child.fileno()), str(release)],
             pass_fds=[child.fileno()], env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # (no PR_SET_PDEATHSIG here: it follows the thread that started the server; the server
+        # ends when the grader's end of the socket closes, which the kernel does when the
+        # grader dies, and its judges and sandboxes die with it)
         child.close()
         self.sock = parent
         self.lock = threading.Lock()

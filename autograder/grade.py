@@ -22,6 +22,7 @@ Outputs in the work folder: ``results/<assignment>/<student>.json``, ``gradebook
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import secrets
@@ -233,7 +234,7 @@ def _grade_forked(path: Path, source_path: Path, student: str, hide: list[str], 
                 except OSError:
                     pass
             os.close(jfd)
-        kill_uid(uid)
+        kill_uid(uid, threads=True)
         if cgroup is not None:
             cgroup.kill()
             cgroup.remove_when_empty()
@@ -277,6 +278,13 @@ def record(gb, result: Result) -> None:
         grade = gb.find_grade(gid, aid, aid, result.student)
         grade.auto_score = task.score
     gb.db.commit()
+
+
+def _warm(forkserver, assignment: str) -> None:
+    try:
+        forkserver.server_for(course.EXERCISES / assignment / f"{assignment}.ipynb")
+    except Exception:
+        pass         # started again, or its error reported, by the first submission
 
 
 def _sha_or_none(path: Path) -> str | None:
@@ -361,9 +369,11 @@ def grade(assignment: str, submissions: Path | None = None, work: Path | None = 
     hide = {str(course.ROOT), str(work), "/root", "/home"}
     if submissions is not None:
         hide.add(str(Path(submissions).resolve()))
-    results = grade_collected(assignment, found, work, sorted(hide), workers, limits, scheduler,
-                              isolate, force, progress, db_url)
-    write_feedback(assignment, work, results)
+    with FeedbackWriter(assignment, work, workers or os.cpu_count() or 1) as writer:
+        results = grade_collected(assignment, found, work, sorted(hide), workers, limits,
+                                  scheduler, isolate, force, progress, db_url,
+                                  on_result=writer.submit)
+        writer.finish(results)
     write_exports(assignment, work, results)
     return results
 
@@ -371,10 +381,16 @@ def grade(assignment: str, submissions: Path | None = None, work: Path | None = 
 def grade_collected(assignment: str, found: dict[str, Path], work: Path, hide: list[str],
                     workers: int | None = None, limits: Limits | None = None,
                     scheduler: str | None = None, isolate: bool = True, force: bool = False,
-                    progress: bool = True, db_url: str | None = None) -> list[Result]:
-    """Grade collected files; results already saved for an unchanged file are reused."""
+                    progress: bool = True, db_url: str | None = None,
+                    on_result=None) -> list[Result]:
+    """Grade collected files; results already saved for an unchanged file are reused.
+    ``on_result(result)`` is called for each new result, as soon as it is saved."""
     limits = limits or Limits()
     workers = workers or os.cpu_count() or 1
+    if isolate and not scheduler:   # warm the fork server while nbgrader prepares
+        from . import forkserver
+
+        threading.Thread(target=_warm, args=(forkserver, assignment), daemon=True).start()
     api = course.api(work=work, release=work / "release", db_url=db_url)
     # Records the assignment, its graded cells and points in the gradebook.
     course.check(api.generate_assignment(assignment, force=True), f"preparing {assignment}")
@@ -432,6 +448,8 @@ def grade_collected(assignment: str, found: dict[str, Path], work: Path, hide: l
                         print(f"warning: the result of {sid} could not be saved: {exc}")
                     _record_safely(gb, r)
                     results[sid] = r
+                    if on_result is not None:
+                        on_result(r)
             finally:
                 pool.close() if scheduler else pool.shutdown(wait=True, cancel_futures=True)
                 _slots = None
@@ -446,21 +464,90 @@ def _source(assignment: str) -> Source:
     return Source.load(course.source_notebook(assignment))
 
 
+def _feedback_one(assignment: str, work: str, result: dict) -> str | None:
+    """One student's feedback page (in a worker process of :class:`FeedbackWriter`)."""
+    r = Result.from_json(result)
+    return str(_write_one_feedback(_source_cached(assignment), Path(work), assignment, r))
+
+
+def _nice() -> None:
+    os.nice(19)          # feedback while grading: only the CPU that grading leaves idle
+
+
+@functools.lru_cache(maxsize=4)
+def _source_cached(assignment: str) -> Source:
+    return _source(assignment)
+
+
+class FeedbackWriter:
+    """Feedback pages written while the batch is graded, by ``n`` processes at the lowest CPU
+    priority (they take only what the sandboxes leave idle), then the rest on all of them."""
+
+    def __init__(self, assignment: str, work: Path, n: int):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.assignment, self.work = assignment, work
+        self.done: dict[str, object] = {}
+        # forked now, before any grading thread exists (and so before any lock is held)
+        self.pool = ProcessPoolExecutor(max_workers=max(1, n), initializer=_nice,
+                                        mp_context=multiprocessing.get_context("fork"))
+        try:
+            for f in [self.pool.submit(os.getpid) for _ in range(max(1, n))]:
+                f.result(timeout=60)
+        except Exception:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
+
+    def submit(self, result: Result) -> None:
+        if self.pool is None:
+            return
+        try:
+            self.done[result.student] = self.pool.submit(_feedback_one, self.assignment,
+                                                         str(self.work), result.to_json())
+        except Exception:        # a broken pool: the rest is written in this process
+            self.pool = None
+
+    def finish(self, results: list[Result]) -> list[Path]:
+        source = _source_cached(self.assignment)
+        for r in results:
+            if r.student not in self.done:
+                self.submit(r)
+        paths = []
+        for r in results:
+            try:
+                paths.append(Path(self.done[r.student].result()))
+            except Exception:    # no worker, or it failed on this one: write it here
+                paths.append(_write_one_feedback(source, self.work, self.assignment, r))
+        return paths
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _write_one_feedback(source: Source, work: Path, assignment: str, r: Result) -> Path:
+    path = work / "feedback" / r.student / assignment / f"{assignment}.html"
+    try:
+        return feedback.write(r.cleaned(), source, path)
+    except Exception as exc:   # one student's feedback, never everyone's
+        print(f"warning: feedback for {r.student} could not be written: {type(exc).__name__}")
+        return feedback.write_plain(r, source, path, exc)
+
+
 def write_feedback(assignment: str, work: Path, results: list[Result] | None = None) -> list[Path]:
     """One HTML per student in ``<work>/feedback/<student>/<assignment>/<assignment>.html``."""
     source = _source(assignment)
     results = load_results(assignment, work) if results is None else results
     paths = []
     for r in results:
-        path = work / "feedback" / r.student / assignment / f"{assignment}.html"
         try:
-            paths.append(feedback.write(r.cleaned(), source, path))
-        except Exception as exc:   # one student's feedback, never everyone's
-            print(f"warning: feedback for {r.student} could not be written: {type(exc).__name__}")
-            try:
-                paths.append(feedback.write_plain(r, source, path, exc))
-            except Exception:
-                pass
+            paths.append(_write_one_feedback(source, work, assignment, r))
+        except Exception:
+            pass
     return paths
 
 
