@@ -154,8 +154,9 @@ def _grade_forked(path: Path, source_path: Path, student: str, hide: list[str], 
 
     assignment = source_path.stem
     fd, sha = _open_submission(path)
-    if fd is None:
-        return _error_result(student, assignment, sha)
+    if fd is None:     # kept the hash where there is a file: a resubmission is noticed
+        return _error_result(student, assignment, sha, _sha_or_none(path) if not path.is_symlink()
+                             and path.is_file() else "")
     uid = sandbox_uid()
     name = f"sandbox-{os.getpid()}-{threading.get_ident() % 10**6}-{os.urandom(4).hex()}"
     cgroup = None
