@@ -333,11 +333,13 @@ def test_an_endless_call_does_not_cost_a_bystander_its_grade(lock):
 # --------------------------------------------------------------------------- 9. resources
 def _contained(r, wall):
     """A fork bomb with right answers either finishes within its limits (its cgroup caps the
-    processes, its cell's alarm stops the parent) or is stopped at the wall clock; either way it
-    is over in time and says so if it was stopped."""
+    processes, its cell's alarm stops the parent) or is stopped at the wall clock (the tests
+    that ran before keep their points, the others get none); either way it is over in time and
+    says so if it was stopped."""
     assert r.seconds < wall + 10, r.seconds
     if r.total != 10:
-        assert r.total == 0 and r.error.startswith("time limit"), (r.error, _scores(r))
+        said = [r.error] + [t.message for t in r.tasks.values()]
+        assert any(m.startswith("time limit") for m in said), (r.error, _scores(r))
 
 
 def test_fork_bomb_is_contained(main):
