@@ -22,9 +22,14 @@ Outputs in the work folder: ``results/<assignment>/<student>.json``, ``gradebook
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import secrets
+import signal
+import sys
+import threading
+import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict
@@ -36,21 +41,205 @@ from tqdm.auto import tqdm
 warnings.filterwarnings("ignore", message=".*not in session.*")
 
 from . import collect, course, export, feedback
-from .sandbox import Limits, isolation_available, release_uid, sandbox_uid
-from .verdict import Result, Source, grade_notebook, zero
+from .sandbox import (CgroupUnavailable, ControlGroup, Limits, isolation_available, kill_uid,
+                      release_uid, sandbox_uid)
+from .verdict import MAX_NOTEBOOK_MB, Result, Source, grade_notebook, zero
+
+
+class CpuSlots:
+    """At most ``n`` submissions *running* at once (one per core); one that sleeps or waits
+    (no thread of its sandbox or judge runnable, four looks over a second) gives its slot to
+    the next, so slow-but-idle submissions never hold the class hostage."""
+
+    def __init__(self, n: int):
+        self.sem = threading.Semaphore(max(1, n))
+
+    def acquire(self):
+        self.sem.acquire()
+
+    def release(self):
+        self.sem.release()
+
+
+_slots: CpuSlots | None = None
+
+
+def _running(pids) -> bool:
+    """Whether any thread of these processes is running or waiting for a CPU (state R): a
+    submission that computes stays "running" however loaded the machine is; one that sleeps
+    or waits for a pipe does not."""
+    for pid in pids:
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+            except OSError:
+                continue
+            if stat.rsplit(")", 1)[1].split()[0] == "R":
+                return True
+    return False
+
+
+def _busy(cgroup: ControlGroup, jpid: int) -> bool:
+    pids = [jpid]
+    for d in cgroup.dirs[:1]:
+        try:
+            pids += [int(p) for p in (d / "cgroup.procs").read_text().split()]
+        except (OSError, ValueError):
+            return True
+    return _running(pids)
+
+
+def _error_result(student: str, assignment: str, why: str, sha: str = "") -> dict:
+    source = Source.load(course.source_notebook(assignment))
+    return Result(student=student, assignment=assignment, sha256=sha, status="error", error=why,
+                  tasks=zero(source, why)).to_json()
+
 
 def grade_one(path: str, source_path: str, student: str, hide: list[str], limits: dict,
               isolate: bool, secret: str) -> dict:
     """Grade one file; runs in a local thread or on a Dask worker. Returns the result as JSON."""
-    source = Source.load(Path(source_path))
-    uid = sandbox_uid() if isolate else 0
+    assignment = Path(source_path).stem
+    why = collect.collect_error(Path(path))
+    if why is not None and not Path(path).exists():
+        return _error_result(student, assignment, why)
+    if not isolate:
+        source = Source.load(Path(source_path))
+        return grade_notebook(Path(path), source, student, hide=hide, limits=Limits(**limits),
+                              uid=0, isolate=False, secret=secret).cleaned().to_json()
+    return _grade_forked(Path(path), Path(source_path), student, hide, Limits(**limits), secret)
+
+
+def _open_submission(path: Path):
+    """(fd, sha256) of a submitted file, or the reason it cannot be graded."""
+    import hashlib
+    import stat
+
     try:
-        result = grade_notebook(Path(path), source, student, hide=hide, limits=Limits(**limits),
-                                uid=uid, isolate=isolate, secret=secret)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        return None, ("the submission is a symbolic link: refused" if exc.errno == 40
+                      else f"the submission cannot be read ({exc.strerror})")
+    st = os.fstat(fd)
+    why = None
+    if not stat.S_ISREG(st.st_mode):
+        why = "the submission is not a plain file: refused"
+    elif st.st_size == 0:
+        why = "the file is empty"
+    elif st.st_size > MAX_NOTEBOOK_MB * 2**20:
+        why = (f"the file is {st.st_size / 2**20:.0f} MB, over the {MAX_NOTEBOOK_MB} MB limit: "
+               "clear the outputs (Kernel > Restart & Clear Output) and resubmit")
+    if why:
+        os.close(fd)
+        return None, why
+    os.set_blocking(fd, True)
+    h = hashlib.sha256()
+    with open(fd, "rb", closefd=False) as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd, h.hexdigest()
+
+
+def _grade_forked(path: Path, source_path: Path, student: str, hide: list[str], limits: Limits,
+                  secret: str) -> dict:
+    """One submission through the warm fork server: its judge and sandbox are forked, the
+    result comes back on a pipe, by a deadline, size-capped, checked and cleaned."""
+    import select
+
+    from . import forkserver
+
+    assignment = source_path.stem
+    fd, sha = _open_submission(path)
+    if fd is None:     # kept the hash where there is a file: a resubmission is noticed
+        return _error_result(student, assignment, sha, _sha_or_none(path) if not path.is_symlink()
+                             and path.is_file() else "")
+    uid = sandbox_uid()
+    name = f"sandbox-{os.getpid()}-{threading.get_ident() % 10**6}-{os.urandom(4).hex()}"
+    cgroup = None
+    slots, holding = _slots, False
+    jpid = jfd = None
+    finished = False
+    try:
+        try:
+            cgroup = ControlGroup(name, limits.memory_mb, limits.processes,
+                                  weak=limits.allow_weak_limits)
+        except CgroupUnavailable as exc:
+            return _error_result(student, assignment, str(exc), sha)
+        server = forkserver.server_for(course.EXERCISES / assignment / f"{assignment}.ipynb")
+        keep = [sys.base_prefix, sys.prefix, str(course.ROOT / "tlcourse")]
+        req = {"student": student, "assignment": assignment, "sha256": sha,
+               "source": str(source_path), "limits": asdict(limits), "uid": uid, "hide": hide,
+               "keep": keep, "cgroup": [str(d) for d in cgroup.dirs],
+               "notebook_cap": MAX_NOTEBOOK_MB * 2**20 + 1}
+        rfd, wfd = os.pipe()
+        sr, sw = os.pipe()
+        os.write(sw, secret.encode()[:4096])
+        os.close(sw)
+        if slots is not None:
+            slots.acquire()
+            holding = True
+        try:
+            jpid = server.submit(req, [wfd, fd, sr])
+            jfd = os.pidfd_open(jpid)
+        except OSError:
+            jfd = None
+        finally:
+            for x in (wfd, fd, sr):
+                os.close(x)
+        deadline = time.monotonic() + 2 * limits.wall_s + 60
+        chunks, size = [], 0
+        samples: list[bool] = []
+        with os.fdopen(rfd, "rb", buffering=0) as r:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return _error_result(student, assignment, "time limit: grading this "
+                                         f"submission took longer than {2 * limits.wall_s + 60:g} s", sha)
+                ready, _, _ = select.select([r], [], [], min(left, 0.25))
+                if holding and cgroup.dirs and not ready:
+                    samples = (samples + [_busy(cgroup, jpid)])[-4:]
+                    if len(samples) == 4 and not any(samples):
+                        slots.release()      # asleep for a second: its core goes to the next one
+                        holding = False
+                if not ready:
+                    continue
+                chunk = r.read(1 << 20)
+                if not chunk:
+                    finished = True
+                    break
+                size += len(chunk)
+                if size > forkserver.MAX_RESULT:
+                    return _error_result(student, assignment, "grader error: the result of this "
+                                         "submission was too large", sha)
+                chunks.append(chunk)
+        try:
+            result = Result.from_json(json.loads(b"".join(chunks)))
+        except (ValueError, TypeError, KeyError, RecursionError):
+            return _error_result(student, assignment, "grader error: the judge of this submission "
+                                 "stopped before giving a result (out of memory?)", sha)
+        if result.student != student or not result.tasks:
+            return _error_result(student, assignment, result.error or "grader error: the judge of "
+                                 "this submission gave no result", sha)
+        return result.to_json()
     finally:
-        if uid:
-            release_uid(uid)
-    return result.to_json()
+        if holding:
+            slots.release()
+        if jfd is not None:
+            if not finished:                       # out of time or broken: nothing stays
+                try:
+                    signal.pidfd_send_signal(jfd, signal.SIGKILL)
+                except OSError:
+                    pass
+            os.close(jfd)
+        kill_uid(uid, threads=True)
+        if cgroup is not None:
+            cgroup.kill()
+            cgroup.remove_when_empty()
+        release_uid(uid)
 
 
 def grading_secret(work: Path) -> str:
@@ -92,6 +281,33 @@ def record(gb, result: Result) -> None:
     gb.db.commit()
 
 
+def _warm(forkserver, assignment: str) -> None:
+    try:
+        forkserver.server_for(course.EXERCISES / assignment / f"{assignment}.ipynb")
+    except Exception:
+        pass         # started again, or its error reported, by the first submission
+
+
+def _sha_or_none(path: Path) -> str | None:
+    try:
+        return collect.sha256(path)
+    except OSError:
+        return None
+
+
+def _record_safely(gb, result: Result) -> None:
+    """Record one result; a failure is that student's (reported), never the batch's."""
+    try:
+        record(gb, result)
+    except Exception as exc:
+        try:
+            gb.db.rollback()
+        except Exception:
+            pass
+        print(f"warning: the gradebook could not record {result.student}: "
+              f"{type(exc).__name__}: {str(exc)[:300]}")
+
+
 def _executor(workers: int, scheduler: str | None):
     if scheduler:
         from distributed import Client
@@ -103,12 +319,31 @@ def _executor(workers: int, scheduler: str | None):
 def submitted(assignment: str, work: Path) -> dict[str, Path]:
     """The submissions already collected into ``<work>/submitted``."""
     folder = work / "submitted"
-    return {p.parent.parent.name: p for p in sorted(folder.glob(f"*/{assignment}/{assignment}.ipynb"))}
+    found = {p.parent.parent.name: p.parent / f"{assignment}.ipynb"
+             for p in sorted(folder.glob(f"*/{assignment}/{collect.ERROR_FILE}"))}
+    found.update({p.parent.parent.name: p
+                  for p in sorted(folder.glob(f"*/{assignment}/{assignment}.ipynb"))})
+    return found
 
 
 def load_results(assignment: str, work: Path) -> list[Result]:
+    """The saved results; one that cannot be read becomes that student's error, never a crash."""
     folder = work / "results" / assignment
-    return [Result.from_json(json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
+    source = None
+    out = []
+    for p in sorted(folder.glob("*.json")):
+        try:
+            if p.stat().st_size > 64 * 2**20:
+                raise ValueError("over 64 MB")
+            r = Result.from_json(json.loads(p.read_text(errors="replace")))
+            r.student = p.stem               # the file's name is the student, whatever it holds
+            out.append(r)
+        except (ValueError, TypeError, KeyError, RecursionError, OSError) as exc:
+            source = source or _source(assignment)
+            why = f"the saved result could not be read ({type(exc).__name__}): grade again"
+            out.append(Result(student=p.stem, assignment=assignment, status="error", error=why,
+                              tasks=zero(source, why)))
+    return out
 
 
 def grade(assignment: str, submissions: Path | None = None, work: Path | None = None,
@@ -135,9 +370,11 @@ def grade(assignment: str, submissions: Path | None = None, work: Path | None = 
     hide = {str(course.ROOT), str(work), "/root", "/home"}
     if submissions is not None:
         hide.add(str(Path(submissions).resolve()))
-    results = grade_collected(assignment, found, work, sorted(hide), workers, limits, scheduler,
-                              isolate, force, progress, db_url)
-    write_feedback(assignment, work, results)
+    with FeedbackWriter(assignment, work, workers or os.cpu_count() or 1) as writer:
+        results = grade_collected(assignment, found, work, sorted(hide), workers, limits,
+                                  scheduler, isolate, force, progress, db_url,
+                                  on_result=writer.submit)
+        writer.finish(results)
     write_exports(assignment, work, results)
     return results
 
@@ -145,10 +382,16 @@ def grade(assignment: str, submissions: Path | None = None, work: Path | None = 
 def grade_collected(assignment: str, found: dict[str, Path], work: Path, hide: list[str],
                     workers: int | None = None, limits: Limits | None = None,
                     scheduler: str | None = None, isolate: bool = True, force: bool = False,
-                    progress: bool = True, db_url: str | None = None) -> list[Result]:
-    """Grade collected files; results already saved for an unchanged file are reused."""
+                    progress: bool = True, db_url: str | None = None,
+                    on_result=None) -> list[Result]:
+    """Grade collected files; results already saved for an unchanged file are reused.
+    ``on_result(result)`` is called for each new result, as soon as it is saved."""
     limits = limits or Limits()
     workers = workers or os.cpu_count() or 1
+    if isolate and not scheduler:   # warm the fork server while nbgrader prepares
+        from . import forkserver
+
+        threading.Thread(target=_warm, args=(forkserver, assignment), daemon=True).start()
     api = course.api(work=work, release=work / "release", db_url=db_url)
     # Records the assignment, its graded cells and points in the gradebook.
     course.check(api.generate_assignment(assignment, force=True), f"preparing {assignment}")
@@ -159,12 +402,15 @@ def grade_collected(assignment: str, found: dict[str, Path], work: Path, hide: l
     todo = {}
     for sid, path in found.items():
         saved = results_dir / f"{sid}.json"
+        if not Path(path).exists() and collect.collect_error(path) is not None:
+            todo[sid] = path                    # not collected: its error result, again
+            continue
         if saved.exists() and not force:
             try:
                 prior = Result.from_json(json.loads(saved.read_text()))
             except (ValueError, TypeError, KeyError, OSError):
                 prior = None                     # unreadable: grade this one again
-            if prior is not None and prior.sha256 == collect.sha256(path):
+            if prior is not None and prior.sha256 and prior.sha256 == _sha_or_none(path):
                 results[sid] = prior
                 continue
         todo[sid] = path
@@ -173,9 +419,12 @@ def grade_collected(assignment: str, found: dict[str, Path], work: Path, hide: l
 
     with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
         for r in results.values():          # results of an earlier run: make sure they are in
-            record(gb, r)
+            _record_safely(gb, r)
         if todo:
-            pool = _executor(workers, scheduler)
+            global _slots
+            _slots = CpuSlots(workers)
+            # more submissions in flight than cores: those that sleep give their core away
+            pool = _executor(workers * 4 if isolate else workers, scheduler)
             try:
                 secret = grading_secret(work)
                 futures = {pool.submit(grade_one, str(path), str(source_path), sid, hide,
@@ -188,15 +437,27 @@ def grade_collected(assignment: str, found: dict[str, Path], work: Path, hide: l
                     sid = futures[fut]
                     try:
                         r = Result.from_json(fut.result())
+                        if r.student != sid:
+                            raise ValueError("the result names another student")
                     except Exception as exc:  # the grader itself failed on this one
-                        why = f"grader error: {type(exc).__name__}: {exc}"
+                        why = f"grader error: {type(exc).__name__}: {str(exc)[:500]}"
                         r = Result(student=sid, assignment=assignment, status="error", error=why,
                                    tasks=zero(_source(assignment), why))
-                    _save(r, results_dir)
-                    record(gb, r)
+                    try:
+                        _save(r, results_dir)
+                    except OSError as exc:
+                        print(f"warning: the result of {sid} could not be saved: {exc}")
+                    _record_safely(gb, r)
                     results[sid] = r
+                    if on_result is not None:
+                        on_result(r)
             finally:
                 pool.close() if scheduler else pool.shutdown(wait=True, cancel_futures=True)
+                _slots = None
+                if not scheduler:
+                    from . import forkserver
+
+                    forkserver.close_servers()
     return [results[s] for s in sorted(results)]
 
 
@@ -204,18 +465,98 @@ def _source(assignment: str) -> Source:
     return Source.load(course.source_notebook(assignment))
 
 
+def _feedback_one(assignment: str, work: str, result: dict) -> str | None:
+    """One student's feedback page (in a worker process of :class:`FeedbackWriter`)."""
+    r = Result.from_json(result)
+    return str(_write_one_feedback(_source_cached(assignment), Path(work), assignment, r))
+
+
+def _nice() -> None:
+    os.nice(19)          # feedback while grading: only the CPU that grading leaves idle
+
+
+@functools.lru_cache(maxsize=4)
+def _source_cached(assignment: str) -> Source:
+    return _source(assignment)
+
+
+class FeedbackWriter:
+    """Feedback pages written while the batch is graded, by ``n`` processes at the lowest CPU
+    priority (they take only what the sandboxes leave idle), then the rest on all of them."""
+
+    def __init__(self, assignment: str, work: Path, n: int):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.assignment, self.work = assignment, work
+        self.done: dict[str, object] = {}
+        # forked now, before any grading thread exists (and so before any lock is held)
+        self.pool = ProcessPoolExecutor(max_workers=max(1, n), initializer=_nice,
+                                        mp_context=multiprocessing.get_context("fork"))
+        try:
+            for f in [self.pool.submit(os.getpid) for _ in range(max(1, n))]:
+                f.result(timeout=60)
+        except Exception:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
+
+    def submit(self, result: Result) -> None:
+        if self.pool is None:
+            return
+        try:
+            self.done[result.student] = self.pool.submit(_feedback_one, self.assignment,
+                                                         str(self.work), result.to_json())
+        except Exception:        # a broken pool: the rest is written in this process
+            self.pool = None
+
+    def finish(self, results: list[Result]) -> list[Path]:
+        source = _source_cached(self.assignment)
+        for r in results:
+            if r.student not in self.done:
+                self.submit(r)
+        paths = []
+        for r in results:
+            try:
+                paths.append(Path(self.done[r.student].result()))
+            except Exception:    # no worker, or it failed on this one: write it here
+                paths.append(_write_one_feedback(source, self.work, self.assignment, r))
+        return paths
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _write_one_feedback(source: Source, work: Path, assignment: str, r: Result) -> Path:
+    path = work / "feedback" / r.student / assignment / f"{assignment}.html"
+    try:
+        return feedback.write(r.cleaned(), source, path)
+    except Exception as exc:   # one student's feedback, never everyone's
+        print(f"warning: feedback for {r.student} could not be written: {type(exc).__name__}")
+        return feedback.write_plain(r, source, path, exc)
+
+
 def write_feedback(assignment: str, work: Path, results: list[Result] | None = None) -> list[Path]:
     """One HTML per student in ``<work>/feedback/<student>/<assignment>/<assignment>.html``."""
     source = _source(assignment)
     results = load_results(assignment, work) if results is None else results
-    return [feedback.write(r, source, work / "feedback" / r.student / assignment / f"{assignment}.html")
-            for r in results]
+    paths = []
+    for r in results:
+        try:
+            paths.append(_write_one_feedback(source, work, assignment, r))
+        except Exception:
+            pass
+    return paths
 
 
 def write_exports(assignment: str, work: Path, results: list[Result] | None = None) -> list[Path]:
     """The grades CSV, the LMS CSV and the summary page."""
     source = _source(assignment)
     results = load_results(assignment, work) if results is None else results
+    results = [r.cleaned() for r in results]
     return [export.write_csv(results, source, work / "grades" / f"{assignment}.csv"),
             export.write_lms_csv(results, source, work / "grades" / f"{assignment}-lms.csv"),
             export.write_summary(results, source, work / "summary" / f"{assignment}.html")]
@@ -233,6 +574,9 @@ def add_grading_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=None, help="parallel sandboxes (default: cores)")
     parser.add_argument("--timeout", type=float, default=Limits.wall_s,
                         help="seconds one submission may take in all (default: %(default)s)")
+    parser.add_argument("--memory", type=int, default=Limits.memory_mb,
+                        help="MB of memory for one submission, all its processes together "
+                             "(default: %(default)s)")
     parser.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
     parser.add_argument("--db-url", default=None,
                         help="gradebook URL, e.g. postgresql+psycopg://user@host/db "
@@ -240,10 +584,15 @@ def add_grading_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="regrade even submissions already graded")
     parser.add_argument("--no-sandbox", action="store_true",
                         help="grade without isolation (trusted code only)")
+    parser.add_argument("--allow-weak-limits", action="store_true",
+                        help="grade even where a sandbox cannot get its control group (memory, "
+                             "processes, CPU): per-process limits only (default: such a "
+                             "submission is not graded)")
 
 
 def run_from_args(args: argparse.Namespace, submissions: Path | None) -> list[Result]:
-    limits = Limits(wall_s=args.timeout, cpu_s=int(max(args.timeout, 10)))
+    limits = Limits(wall_s=args.timeout, cpu_s=int(max(args.timeout, 10)),
+                    memory_mb=args.memory, allow_weak_limits=args.allow_weak_limits)
     results = grade(args.assignment, submissions, args.work, args.workers, limits,
                     args.scheduler, isolate=not args.no_sandbox, force=args.force,
                     db_url=args.db_url)

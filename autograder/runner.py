@@ -89,7 +89,7 @@ def _mount(src, target, fstype, flags, data=None) -> None:
         raise OSError(err, f"mount {src} on {target}: {os.strerror(err)}")
 
 
-def isolate_filesystem(hide: list[str], keep: list[str], tmp_mb: int) -> None:
+def isolate_filesystem(hide: list[str], keep: list[str], tmp_mb: int, proc: bool = False) -> None:
     """Cover every ``hide`` folder and the shared writable places with empty tmpfs mounts, then
     bind the ``keep`` paths (Python, the course library) back in, read-only.
 
@@ -97,6 +97,8 @@ def isolate_filesystem(hide: list[str], keep: list[str], tmp_mb: int) -> None:
     checked out under /tmp, say) is still there.
     """
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    if proc:   # PID 1 of a new PID namespace: a /proc of its own (only its own processes)
+        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | 8)  # 8 = MS_NOEXEC
     _mount("tmpfs", "/mnt", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
     staged = []
     for i, path in enumerate(p for p in keep if os.path.exists(p)):
@@ -229,7 +231,39 @@ def plain(value, depth: int = 0):
     return {"__kind__": "ref", "ref": id(value), "type": type(value).__name__}
 
 
+class GraderObject:
+    """An object of the grader's (a stand-in model whose calls the grader times and counts),
+    handed to the student's code: calling it, or one of its methods, asks the grader to run it
+    there, with plain values in and out. Nothing of it lives in this process."""
+
+    def __init__(self, oid: int, method: str | None = None):
+        self.__oid, self.__method = oid, method
+
+    def __call__(self, *args, **kwargs):
+        import torch
+
+        send({"ok": True, "callback": self.__oid, "method": self.__method,
+              "args": plain(list(args)), "kwargs": plain(kwargs),
+              "grad": torch.is_grad_enabled()})
+        reply = recv()
+        if type(reply) is not dict or reply.get("op") != "callback-result":
+            raise RuntimeError("the grader's object did not answer")
+        if not reply.get("ok"):
+            raise RuntimeError(str(reply.get("error", "error")))
+        return unplain(reply.get("value"))
+
+    def __getattr__(self, name: str):
+        if name.startswith("_") or self.__method is not None:
+            raise AttributeError(name)
+        return GraderObject(self.__oid, name)
+
+    def __repr__(self):
+        return "<the grader's model>"
+
+
 def unplain(value):
+    if type(value) is dict and value.get("__kind__") == "callback":
+        return GraderObject(int(value["id"]))
     if type(value) is dict and value.get("__kind__") == "ref":
         return _objects[value["ref"]]
     if type(value) in (list, tuple):
@@ -237,6 +271,45 @@ def unplain(value):
     if type(value) is dict:
         return {k: unplain(v) for k, v in value.items()}
     return value
+
+
+def module_state(obj) -> dict:
+    """A module's parameters (with requires_grad), buffers and training flags, read from torch's
+    own storage (``_parameters``, ``_buffers``, ``_modules``), never through the module's
+    methods: a class that overrides ``state_dict()`` or ``named_parameters()`` cannot report a
+    state it does not have."""
+    import torch
+
+    get = object.__getattribute__
+    grad = torch._C.TensorBase.requires_grad.__get__
+    exact = (torch.Tensor, torch.nn.Parameter)
+    out = {"parameters": {}, "requires_grad": {}, "buffers": {}, "training": {}}
+    seen, stack, n = set(), [("", obj)], 0
+    while stack:
+        prefix, m = stack.pop()
+        n += 1
+        if n > 10_000 or id(m) in seen:
+            continue
+        seen.add(id(m))
+        if not isinstance(m, torch.nn.Module):
+            raise TypeError("not a torch module")
+        parts = [get(m, "_parameters"), get(m, "_buffers"), get(m, "_modules")]
+        if any(type(d) not in (dict, collections.OrderedDict) for d in parts):
+            raise TypeError("the module's storage was replaced")
+        out["training"][prefix.rstrip(".")] = bool(get(m, "training"))
+        for key, kind in ((0, "parameters"), (1, "buffers")):
+            for name, t in dict.items(parts[key]):
+                if t is None:
+                    continue
+                if type(t) not in exact:
+                    raise TypeError(f"{prefix}{name} is not a plain tensor")
+                out[kind][prefix + name] = t.detach().clone()
+                if kind == "parameters":
+                    out["requires_grad"][prefix + name] = bool(grad(t))
+        for name, child in reversed(list(dict.items(parts[2]))):
+            if child is not None:
+                stack.append((f"{prefix}{name}.", child))
+    return out
 
 
 def describe(ns: dict) -> dict:
@@ -252,6 +325,9 @@ def describe(ns: dict) -> dict:
     return kinds
 
 
+_timed_out: set = set()
+
+
 def serve(ns: dict, call_s: float = 10.0) -> None:
     while True:
         try:
@@ -262,12 +338,23 @@ def serve(ns: dict, call_s: float = 10.0) -> None:
         try:
             if op == "close":
                 return
+            if op == "inspect":
+                send({"ok": True, "value": module_state(_objects[request["ref"]])})
+                continue
             if op == "call":
                 target = ns[request["name"]] if "name" in request else _objects[request["ref"]]
+                key = (request.get("name") or type(target).__qualname__, request.get("method"))
+                if key in _timed_out:   # an endless loop is not run again: its test fails now
+                    raise TimeLimit(f"time limit: this ran longer than {call_s:g} s when called "
+                                    "before, and is not called again")
                 if request.get("method"):
                     target = getattr(target, request["method"])
-                with limited(call_s):
-                    result = target(*unplain(request["args"]), **unplain(request["kwargs"]))
+                try:
+                    with limited(call_s):
+                        result = target(*unplain(request["args"]), **unplain(request["kwargs"]))
+                except TimeLimit:
+                    _timed_out.add(key)
+                    raise
                 send({"ok": True, "value": plain(result)})
             else:
                 send({"ok": False, "error": f"unknown request {op!r}"})
@@ -276,6 +363,72 @@ def serve(ns: dict, call_s: float = 10.0) -> None:
                 send({"ok": False, "error": _error_message(exc)})
             except BaseException:
                 return
+
+
+# --------------------------------------------------------------------------- forked sandbox
+MAX_ANSWER = 100_000        # characters of one answer cell sent back for the feedback
+
+
+def _read_fd(fd: int, cap: int) -> bytes:
+    chunks, n = [], 0
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        n += len(chunk)
+        if n > cap:
+            raise ValueError("too large")
+        chunks.append(chunk)
+
+
+def sandbox_main(job: dict, in_fd: int, out_fd: int, nb_fd: int, source) -> None:
+    """The submission's process, forked from a warm grader process (torch already imported) as
+    PID 1 of new namespaces, inside its cgroup: isolate, drop privileges, set limits, then read
+    and parse the student's notebook (here, under the submission's own limits: a notebook whose
+    JSON blows up in memory costs this sandbox only), run the cells and serve calls.
+
+    ``source`` is the assignment's *release* (setup cells, visible checks, the answer cells' ids):
+    nothing of the hidden tests or the solutions was ever in this process's memory."""
+    global _IN, _OUT
+    from autograder import verdict
+
+    _IN, _OUT = in_fd, out_fd
+    if job.get("isolate", True):
+        isolate_filesystem(job["hide"], job["keep"], job["tmp_mb"], proc=True)
+    os.makedirs("/tmp/work", exist_ok=True)
+    os.chdir("/tmp/work")
+    os.environ.clear()
+    os.environ.update(job["env"])
+    sys.path[:] = [p for p in sys.path if p and os.path.isdir(p)]
+    os.chmod("/tmp/work", 0o777)
+    drop_privileges(job.get("uid", 0))
+    set_limits({k: int(v) for k, v in job["rlimits"].items()})
+    log = os.open("/tmp/output.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    try:
+        raw = _read_fd(nb_fd, job["notebook_cap"])
+        os.close(nb_fd)
+        nb = verdict.parse_submission(raw)
+        del raw
+        answers, extra, notes = verdict.student_cells(nb, source)
+        del nb
+    except verdict.BadSubmission as exc:
+        send({"ok": True, "bad": _short(str(exc))})
+        return
+    except (MemoryError, ValueError, RecursionError):
+        send({"ok": True, "bad": "the notebook could not be read within the sandbox's memory "
+                               "limit: clear the outputs (Kernel > Restart & Clear Output) and resubmit"})
+        return
+    ns: dict = {"__name__": "__main__"}
+    cells = run_cells(verdict.sandbox_cells(source, answers, extra), ns, job.get("cell_s", 30.0))
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    os.dup2(1, 2)
+    send({"ok": True, "cells": cells, "names": describe(ns), "notes": [_short(n) for n in notes][:50],
+          "answers": {k: v[:MAX_ANSWER] for k, v in answers.items()}})
+    serve(ns, job.get("call_s", 10.0))
 
 
 # --------------------------------------------------------------------------- main

@@ -43,6 +43,8 @@ class Limits:
     file_mb: int = 64            # largest file it may write (RLIMIT_FSIZE)
     tmp_mb: int = 128            # size of its private /tmp
     open_files: int = 256
+    judge_mb: int = 8192         # the trusted judge of one submission (address space)
+    allow_weak_limits: bool = False   # grade even where no cgroup can be made (rlimits only)
 
     def __post_init__(self):
         # each part gets a share of the whole, so one endless loop leaves time for the rest
@@ -55,29 +57,41 @@ class Limits:
                 "RLIMIT_NOFILE": self.open_files, "RLIMIT_CORE": 0}
 
 
+class CgroupUnavailable(RuntimeError):
+    """The sandbox's control group (memory, processes, CPU) could not be made."""
+
+
 class ControlGroup:
     """One cgroup per sandbox: its processes share one memory limit and one process limit, and
     the sandbox as a whole gets the same CPU weight as any other, however many processes (or
-    sessions) it makes. cgroup v2 or v1; where neither can be written, rlimits remain."""
+    sessions) it makes. cgroup v2 or v1. Where it cannot be made, :class:`CgroupUnavailable`
+    (fail closed) unless ``weak=True``: then only the per-process rlimits remain."""
 
     V2 = Path("/sys/fs/cgroup")
 
     STALE_S = 600   # an empty group older than this was left behind by a grader that is gone
 
-    def __init__(self, name: str, memory_mb: int, processes: int):
+    def __init__(self, name: str, memory_mb: int, processes: int, weak: bool = False):
         self.dirs: list[Path] = []
+        self.usage: Path | None = None          # CPU time used, in ns (v1) or a cpu.stat (v2)
         self._sweep()
         try:
             if (self.V2 / "cgroup.controllers").exists():
                 base = self.V2 / "tlcourse"
                 base.mkdir(exist_ok=True)
-                (self.V2 / "cgroup.subtree_control").write_text("+cpu +memory +pids")
-                (base / "cgroup.subtree_control").write_text("+cpu +memory +pids")
+                for parent in (self.V2, base):   # idempotent, and safe for concurrent graders
+                    wanted = {"cpu", "memory", "pids"}
+                    have = set((parent / "cgroup.subtree_control").read_text().split())
+                    if not wanted <= have:
+                        (parent / "cgroup.subtree_control").write_text(
+                            " ".join(f"+{c}" for c in sorted(wanted - have)))
                 d = base / name
                 d.mkdir()
                 self.dirs = [d]
                 (d / "memory.max").write_text(str(memory_mb * 2**20))
+                (d / "memory.swap.max").exists() and (d / "memory.swap.max").write_text("0")
                 (d / "pids.max").write_text(str(processes))
+                self.usage = d / "cpu.stat"
             else:
                 settings = {"memory": {"memory.limit_in_bytes": str(memory_mb * 2**20)},
                             "pids": {"pids.max": str(processes)},
@@ -88,14 +102,72 @@ class ControlGroup:
                     self.dirs.append(d)
                     for key, value in values.items():
                         (d / key).write_text(value)
-        except OSError:
+                    if controller == "memory":   # swap counts too, where the kernel accounts it
+                        sw = d / "memory.memsw.limit_in_bytes"
+                        if sw.exists():
+                            try:
+                                sw.write_text(str(memory_mb * 2**20))
+                            except OSError:
+                                pass
+                acct = self.V2 / "cpuacct"
+                if acct.is_dir() and not (self.V2 / "cpu" / "cpuacct.usage").exists():
+                    d = acct / "tlcourse" / name
+                    try:
+                        d.mkdir(parents=True)
+                        self.dirs.append(d)
+                        self.usage = d / "cpuacct.usage"
+                    except OSError:
+                        pass
+                elif (self.dirs[-1] / "cpuacct.usage").exists():
+                    self.usage = self.dirs[-1] / "cpuacct.usage"
+        except OSError as exc:
             self.remove()
             self.dirs = []
+            if not weak:
+                raise CgroupUnavailable(
+                    f"the sandbox could not get its control group (memory, processes, CPU): "
+                    f"{exc.strerror or exc}; the submission was not graded (the grader can be run "
+                    f"with --allow-weak-limits to grade with per-process limits only)") from None
+
+    def cpu_ns(self) -> int | None:
+        """CPU time used so far by the group's processes, in nanoseconds (None: unknown)."""
+        try:
+            text = self.usage.read_text() if self.usage else ""
+        except OSError:
+            return None
+        if not text:
+            return None
+        if self.usage.name == "cpu.stat":
+            for line in text.splitlines():
+                if line.startswith("usage_usec "):
+                    return int(line.split()[1]) * 1000
+            return None
+        return int(text.split()[0])
+
+    def kill(self) -> None:
+        """SIGKILL every process in the group."""
+        for d in self.dirs:
+            if (d / "cgroup.kill").exists():
+                try:
+                    (d / "cgroup.kill").write_text("1")
+                    continue
+                except OSError:
+                    pass
+            try:
+                pids = (d / "cgroup.procs").read_text().split()
+            except OSError:
+                continue
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
 
     @classmethod
     def _sweep(cls) -> None:
         """Remove the empty groups of sandboxes whose grader died before removing them."""
-        bases = [cls.V2 / "tlcourse"] + [cls.V2 / c / "tlcourse" for c in ("memory", "pids", "cpu")]
+        bases = [cls.V2 / "tlcourse"] + [cls.V2 / c / "tlcourse"
+                                         for c in ("memory", "pids", "cpu", "cpuacct")]
         now = time.time()
         for base in bases:
             try:
@@ -121,6 +193,14 @@ class ControlGroup:
                 d.rmdir()
             except OSError:
                 pass
+
+    def remove_when_empty(self, tries: int = 50) -> None:
+        for _ in range(tries):          # the kernel empties the group a moment after the kill
+            self.remove()
+            if not any(d.exists() for d in self.dirs):
+                return
+            self.kill()
+            time.sleep(0.02)
 
 
 class SandboxError(RuntimeError):
@@ -156,6 +236,8 @@ class Sandbox:
         self.proc = None
         self.deadline = None
         self.ready = None
+        self._rfd = self._wfd = None
+        self._callbacks: dict[int, object] = {}
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> dict:
@@ -175,8 +257,12 @@ class Sandbox:
         # A name never used before: a group a killed grader left behind (or one the kernel had
         # not emptied yet) must not collide with a new sandbox whose grader got the same pid.
         name = f"sandbox-{os.getpid()}-{next(_serial)}-{os.urandom(4).hex()}"
-        self.cgroup = ControlGroup(name, self.limits.memory_mb,
-                                   self.limits.processes) if self.isolate else None
+        try:
+            self.cgroup = ControlGroup(name, self.limits.memory_mb, self.limits.processes,
+                                       weak=self.limits.allow_weak_limits) if self.isolate else None
+        except CgroupUnavailable as exc:
+            self.proc = None
+            raise SandboxError(str(exc)) from None
 
         def before_exec():
             _die_with_parent()
@@ -186,14 +272,23 @@ class Sandbox:
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, env=env, start_new_session=True,
                                      preexec_fn=before_exec)
+        self._rfd, self._wfd = self.proc.stdout.fileno(), self.proc.stdin.fileno()
+        os.set_blocking(self._wfd, False)
         payload = json.dumps(job).encode()
         try:
-            self.proc.stdin.write(struct.pack(">Q", len(payload)) + payload)
-            self.proc.stdin.flush()
-        except BrokenPipeError:
+            self._write(struct.pack(">Q", len(payload)) + payload)
+        except SandboxError:
+            raise
+        except OSError:
             pass
         self.ready = self._receive()
         return self.ready
+
+    def _alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def _exit_code(self) -> int:
+        return self.proc.wait()
 
     def close(self) -> None:
         if self.proc is None:
@@ -211,11 +306,8 @@ class Sandbox:
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.proc.wait()
         if getattr(self, "cgroup", None) is not None:
-            for _ in range(50):          # the kernel empties the group a moment after the kill
-                self.cgroup.remove()
-                if not any(d.exists() for d in self.cgroup.dirs):
-                    break
-                time.sleep(0.02)
+            self.cgroup.kill()
+            self.cgroup.remove_when_empty()
         for f in (self.proc.stdin, self.proc.stdout):
             try:
                 f.close()
@@ -229,25 +321,46 @@ class Sandbox:
         self.close()
 
     # ------------------------------------------------------------------ protocol
+    def _time_limit(self) -> SandboxError:
+        self.close()
+        return SandboxError(f"time limit: the submission ran longer than "
+                            f"{self.limits.wall_s:g} s in all")
+
     def _read(self, n: int) -> bytes:
-        fd = self.proc.stdout.fileno()
+        """``n`` bytes from the submission, by the deadline."""
+        fd = self._rfd
         chunks = []
         while n:
             left = self.deadline - time.monotonic()
             if left <= 0:
-                self.close()
-                raise SandboxError(f"time limit: the submission ran longer than "
-                                   f"{self.limits.wall_s:g} s in all")
+                raise self._time_limit()
             ready, _, _ = select.select([fd], [], [], left)
             if not ready:
                 continue
             chunk = os.read(fd, min(n, 1 << 20))
             if not chunk:
-                code = self.proc.wait()
-                raise SandboxError(_death(code, self.limits))
+                raise SandboxError(_death(self._exit_code(), self.limits))
             chunks.append(chunk)
             n -= len(chunk)
         return b"".join(chunks)
+
+    def _write(self, data: bytes) -> None:
+        """All of ``data`` to the submission, by the deadline: a submission that stops reading
+        its pipe cannot hold the grader (the descriptor is non-blocking)."""
+        view = memoryview(data)
+        while view:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise self._time_limit()
+            _, ready, _ = select.select([], [self._wfd], [], min(left, 1.0))
+            if not ready:
+                continue
+            try:
+                view = view[os.write(self._wfd, view):]
+            except BlockingIOError:
+                continue
+            except (BrokenPipeError, OSError):
+                raise SandboxError(_death(self._exit_code(), self.limits)) from None
 
     def _receive(self) -> dict:
         (n,) = struct.unpack(">Q", self._read(8))
@@ -255,9 +368,12 @@ class Sandbox:
             self.close()
             raise SandboxError("protocol error: the submission sent an oversized reply")
         try:
-            reply = torch.load(io.BytesIO(self._read(n)), weights_only=True)
+            reply = decode_frame(self._read(n))
         except SandboxError:
             raise
+        except FrameError as exc:
+            self.close()
+            raise SandboxError(f"protocol error: {exc}") from None
         except Exception:
             self.close()
             raise SandboxError("protocol error: the reply held something other than plain "
@@ -268,20 +384,52 @@ class Sandbox:
         return reply
 
     def request(self, **req):
-        if self.proc is None or self.proc.poll() is not None:
+        if not self._alive():
             raise SandboxError("the submission's process is no longer running")
         buf = io.BytesIO()
         torch.save(req, buf)
         data = buf.getvalue()
-        try:
-            self.proc.stdin.write(struct.pack(">Q", len(data)) + data)
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            raise SandboxError(_death(self.proc.wait(), self.limits))
+        self._write(struct.pack(">Q", len(data)) + data)
         reply = self._receive()
+        while "callback" in reply:            # the student's code calls a grader's object
+            self._callback(reply)
+            reply = self._receive()
         if not reply["ok"]:
-            raise StudentError(str(reply.get("error", "error")))
-        return _from_wire(self, reply.get("value"))
+            raise StudentError(_text(reply.get("error", "error")))
+        return _from_wire(self, reply.get("value"), budget=[MAX_NODES])
+
+    def _callback(self, req: dict) -> None:
+        """Run a public method of a grader's object (:func:`_to_wire` registered it) with plain
+        values; its result goes back as plain values. Nothing of the student's is called here."""
+        out = {"op": "callback-result", "ok": True}
+        try:
+            obj = self._callbacks[int(req["callback"])]
+            method = req.get("method")
+            if method is not None and (type(method) is not str or method.startswith("_")):
+                raise AttributeError("only public methods of the grader's object can be called")
+            fn = obj if method is None else getattr(obj, method)
+            if not callable(fn):
+                raise TypeError(f"{method} is not a method")
+            args = _from_wire(self, req.get("args", []), budget=[MAX_NODES])
+            kwargs = _from_wire(self, req.get("kwargs", {}), budget=[MAX_NODES])
+            if type(kwargs) is not dict or not all(type(k) is str for k in kwargs) or \
+                    _holds_remote(args) or _holds_remote(kwargs):
+                raise TypeError("the grader's object takes tensors and plain values only")
+            with torch.set_grad_enabled(bool(req.get("grad", True))):
+                value = fn(*args, **kwargs)
+            if not isinstance(value, (torch.Tensor, int, float, str, bool, type(None), list,
+                                      tuple, dict)):
+                value = list(value) if hasattr(value, "__iter__") and not isinstance(
+                    value, torch.nn.Module) else None
+            out["value"] = _to_wire(value, plain_only=True)
+        except SandboxError:
+            raise
+        except Exception as exc:
+            out = {"op": "callback-result", "ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]}
+        buf = io.BytesIO()
+        torch.save(out, buf)
+        data = buf.getvalue()
+        self._write(struct.pack(">Q", len(data)) + data)
 
     def proxies(self) -> dict:
         """A proxy for every function and class the submission defined."""
@@ -304,29 +452,128 @@ def _death(code: int, limits: Limits) -> str:
     return f"the submission's process exited (code {code}) before the grading was done"
 
 
-def _to_wire(value):
+def _holds_remote(value) -> bool:
     if isinstance(value, Remote):
-        if value.ref is None:
+        return True
+    if type(value) in (list, tuple):
+        return any(_holds_remote(v) for v in value)
+    if type(value) is dict:
+        return any(_holds_remote(v) for v in value.values())
+    return False
+
+
+def _to_wire(value, box: "Sandbox | None" = None, plain_only: bool = False):
+    """A hidden test's argument for the wire: tensors and plain values as they are, the
+    student's objects as references, and a grader's model (an ``nn.Module`` of the grader's)
+    as a callback handle: the student's code can call it, it runs here."""
+    if isinstance(value, Remote):
+        if value.ref is None or plain_only:
             raise TypeError(f"{value.name} is a function or class, not a value")
         return {"__kind__": "ref", "ref": value.ref}
     if type(value) in (list, tuple):
-        return type(value)(_to_wire(v) for v in value)
+        return type(value)(_to_wire(v, box, plain_only) for v in value)
     if type(value) is dict:
-        return {k: _to_wire(v) for k, v in value.items()}
+        return {k: _to_wire(v, box, plain_only) for k, v in value.items()}
     if isinstance(value, torch.Tensor):
         return value.detach().clone()
+    if isinstance(value, torch.nn.Module) and box is not None and not plain_only:
+        oid = len(box._callbacks)
+        box._callbacks[oid] = value
+        return {"__kind__": "callback", "id": oid}
     return value
 
 
-def _from_wire(box: Sandbox, value):
+MAX_NODES = 200_000           # values in one reply, counted as they are rebuilt
+MAX_WIRE_DEPTH = 32
+MAX_PICKLE = 8 * 2**20        # the structure of one frame (tensors' bytes are apart)
+MAX_TEXT = 20_000
+
+
+class FrameError(ValueError):
+    """A frame from the submission that is not a small, flat, plain torch.save payload."""
+
+
+def decode_frame(data: bytes):
+    """A frame from the submission, checked BEFORE anything is expanded: a torch.save zip whose
+    records are all stored (never compressed), whose declared sizes add up to its real size,
+    and whose pickle is small; then ``torch.load(weights_only=True)``."""
+    import zipfile
+
+    if _stored_zip(data):
+        return torch.load(io.BytesIO(data), weights_only=True)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            infos = z.infolist()
+            if len(infos) > 10_000:
+                raise FrameError("the reply has too many records")
+            total = 0
+            for info in infos:
+                if info.compress_type != zipfile.ZIP_STORED or info.file_size != info.compress_size:
+                    raise FrameError("the reply holds compressed records")
+                total += info.file_size
+                if info.filename.endswith("data.pkl") and info.file_size > MAX_PICKLE:
+                    raise FrameError("the reply's structure is too large")
+            if total > len(data):
+                raise FrameError("the reply declares more data than it holds")
+    except zipfile.BadZipFile:
+        raise FrameError("the reply is not a torch.save payload") from None
+    return torch.load(io.BytesIO(data), weights_only=True)
+
+
+def _stored_zip(data: bytes) -> bool:
+    """The fast check of :func:`decode_frame`, straight from the zip's central directory: True
+    when every record is stored (not compressed), sizes add up and the pickle is small; False
+    when the slow, thorough path must decide (zip64, anything unusual)."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_600))
+    if end < 0 or end + 22 > len(data):
+        return False
+    _, _, _, count, total, size, offset, _ = struct.unpack_from("<IHHHHIIH", data, end)
+    if count == 0xFFFF or size == 0xFFFFFFFF or offset == 0xFFFFFFFF or offset + size > end \
+            or count > 10_000:
+        return False
+    pos, declared = offset, 0
+    for _ in range(count):
+        if data[pos:pos + 4] != b"PK\x01\x02":
+            return False
+        (method, csize, usize, nlen, xlen, clen) = struct.unpack_from("<H8xII3H", data, pos + 10)
+        if method != 0 or csize != usize or usize == 0xFFFFFFFF:
+            return False
+        name = data[pos + 46:pos + 46 + nlen]
+        if name.endswith(b"data.pkl") and usize > MAX_PICKLE:
+            return False
+        declared += usize
+        pos += 46 + nlen + xlen + clen
+    return declared <= len(data)
+
+
+def _text(value) -> str:
+    text = value if type(value) is str else "error"
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + " ... (cut)"
+
+
+def _from_wire(box: Sandbox, value, budget: list, depth: int = 0):
+    """The reply rebuilt for the hidden tests, counting every value: shared references (a list
+    holding itself twice, n levels deep) cannot expand into 2**n copies, nor nest without end."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise SandboxError("protocol error: the reply holds too many values")
+    if depth > MAX_WIRE_DEPTH:
+        raise SandboxError("protocol error: the reply is nested too deeply")
     if type(value) is dict and value.get("__kind__") == "ref":
-        return Remote(box, ref=value["ref"], kind=value.get("type", "object"))
+        ref = value.get("ref")
+        if type(ref) is not int:
+            raise SandboxError("protocol error: malformed reference")
+        return Remote(box, ref=ref, kind=_text(value.get("type", "object"))[:100])
     if type(value) is dict and value.get("__kind__") == "repr":
-        return value["repr"]
+        return _text(value.get("repr"))
     if type(value) in (list, tuple):
-        return type(value)(_from_wire(box, v) for v in value)
+        return type(value)(_from_wire(box, v, budget, depth + 1) for v in value)
     if type(value) is dict:
-        return {k: _from_wire(box, v) for k, v in value.items()}
+        return {k: _from_wire(box, v, budget, depth + 1) for k, v in value.items()}
+    if type(value) is str:
+        budget[0] -= len(value) // 64
+        if budget[0] < 0:
+            raise SandboxError("protocol error: the reply holds too much text")
     return value
 
 
@@ -343,8 +590,8 @@ class Remote:
         self._box, self.name, self.ref, self.kind, self._method = box, name, ref, kind, method
 
     def __call__(self, *args, **kwargs):
-        req = {"op": "call", "args": _to_wire(list(args)), "kwargs": _to_wire(kwargs),
-               "method": self._method}
+        req = {"op": "call", "args": _to_wire(list(args), self._box),
+               "kwargs": _to_wire(kwargs, self._box), "method": self._method}
         if self.ref is not None:
             req["ref"] = self.ref
         else:
@@ -355,6 +602,17 @@ class Remote:
         if method.startswith("__") or self.ref is None:
             raise AttributeError(method)
         return Remote(self._box, ref=self.ref, kind=self.kind, method=method)
+
+    @staticmethod
+    def __grader_inspect__(obj: "Remote") -> dict:
+        """The state of the student's module, read with torch's own storage, not its methods
+        (see :func:`autograder.runner.module_state`); used by ``tlcourse.checks.module_state``."""
+        if obj.ref is None or obj._method is not None:
+            raise TypeError("not a module")
+        value = obj._box.request(op="inspect", ref=obj.ref)
+        if type(value) is not dict:
+            raise TypeError("not a module")
+        return value
 
     def __repr__(self):
         return f"<student's {self.kind} {self.name or ''}{'.' + self._method if self._method else ''}>"
@@ -395,3 +653,158 @@ def release_uid(uid: int) -> None:
         os.unlink(UID_LOCKS / f"tlcourse-uid-{uid}")
     except FileNotFoundError:
         pass
+
+
+# --------------------------------------------------------------------------- forked sandboxes
+CLONE_FLAGS = 0x00020000 | 0x04000000 | 0x08000000 | 0x20000000 | 0x40000000  # ns uts ipc pid net
+SANDBOX_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp/work", "HF_HUB_OFFLINE": "1",
+               "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg",
+               "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
+
+
+def kill_uid(uid: int, threads: bool = False) -> None:
+    """SIGKILL every process of ``uid`` (a sandbox's own uid): from a child that takes that uid
+    (forked; or, from a process with threads, util-linux's ``setpriv``)."""
+    if not uid or os.geteuid() != 0:
+        return
+    if threads:
+        subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                        "kill", "-KILL", "-1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            os.kill(-1, signal.SIGKILL)
+        except BaseException:
+            pass
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+
+class ForkedSandbox(Sandbox):
+    """The sandbox of one submission, forked from its judge (see :mod:`autograder.forkserver`):
+    the same namespaces, cgroup, uid, file system and limits as :class:`Sandbox`, without starting
+    Python or importing torch again."""
+
+    def __init__(self, req: dict, limits: Limits, nb_fd: int, public):
+        super().__init__(cells=[], hide=req["hide"], limits=limits, uid=req["uid"],
+                         isolate=True)
+        self.req, self.nb_fd, self.public = req, nb_fd, public
+        self.pid = None
+        self.code = None
+        self.cgroup_dirs = [Path(d) for d in req.get("cgroup", [])]
+
+    def spawn(self) -> None:
+        from autograder import forkserver, runner
+
+        job = {"isolate": True, "hide": self.hide, "keep": self.req["keep"],
+               "tmp_mb": self.limits.tmp_mb, "uid": self.uid, "rlimits": self.limits.rlimits(),
+               "cell_s": self.limits.cell_s, "call_s": self.limits.call_s, "env": SANDBOX_ENV,
+               "notebook_cap": self.req["notebook_cap"]}
+        to_r, from_r = os.pipe(), os.pipe()
+        keep = {to_r[0], from_r[1], self.nb_fd}
+        self.deadline = time.monotonic() + self.limits.wall_s
+        pid = os.fork()
+        if pid == 0:                                   # the sandbox's first process
+            code = 127
+            try:
+                forkserver.die_with_parent()
+                os.setsid()
+                for name in os.listdir("/proc/self/fd"):
+                    fd = int(name)
+                    if fd > 2 and fd not in keep:
+                        try:
+                            os.close(fd)
+                        except OSError:
+                            pass
+                for d in self.cgroup_dirs:
+                    with open(d / "cgroup.procs", "w") as f:
+                        f.write(str(os.getpid()))
+                libc = ctypes.CDLL(None, use_errno=True)
+                if libc.unshare(CLONE_FLAGS) != 0:
+                    raise OSError(ctypes.get_errno(), "unshare")
+                child = os.fork()
+                if child == 0:                         # PID 1 of the new namespaces
+                    try:
+                        forkserver.die_with_parent()
+                        runner.sandbox_main(job, to_r[0], from_r[1], self.nb_fd, self.public)
+                    except BaseException:
+                        pass
+                    os._exit(0)
+                for fd in keep:
+                    os.close(fd)
+                _, status = os.waitpid(child, 0)
+                if os.WIFSIGNALED(status):
+                    sig = os.WTERMSIG(status)
+                    signal.signal(sig, signal.SIG_DFL)
+                    os.kill(os.getpid(), sig)
+                code = os.waitstatus_to_exitcode(status)
+            except BaseException:
+                pass
+            os._exit(code if code >= 0 else 127)
+        self.pid = pid
+        os.close(to_r[0])
+        os.close(from_r[1])
+        self._rfd, self._wfd = from_r[0], to_r[1]
+        os.set_blocking(self._wfd, False)
+        self.proc = self
+
+    def receive_ready(self) -> dict:
+        ready = self._receive()
+        names = ready.get("names")
+        ready["names"] = {k: v for k, v in names.items()
+                          if type(k) is str and v in ("function", "class")} \
+            if type(names) is dict else {}
+        self.ready = ready
+        return ready
+
+    def _alive(self) -> bool:
+        if self.pid is None or self.code is not None:
+            return False
+        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        if pid == 0:
+            return True
+        self.code = os.waitstatus_to_exitcode(status)
+        return False
+
+    def _exit_code(self) -> int:
+        """The sandbox's exit code; one that closed its pipe but lives on is killed."""
+        end = time.monotonic() + 2
+        while self._alive() and time.monotonic() < end:
+            time.sleep(0.01)
+        if self.code is None:
+            self.close()
+        return self.code if self.code is not None else -signal.SIGKILL
+
+    def close(self) -> None:
+        if self.pid is None:
+            return
+        if self.code is None:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for d in self.cgroup_dirs:
+            try:
+                for p in (d / "cgroup.procs").read_text().split():
+                    os.kill(int(p), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        # (every process of the sandbox's uid is killed by the grader once the result is in)
+        if self.code is None:
+            try:
+                _, status = os.waitpid(self.pid, 0)
+                self.code = os.waitstatus_to_exitcode(status)
+            except ChildProcessError:
+                self.code = -signal.SIGKILL
+        for fd in (self._rfd, self._wfd):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._rfd = self._wfd = None
+        self.pid_done, self.pid = self.pid, None

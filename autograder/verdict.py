@@ -74,7 +74,9 @@ class Source:
         return {n for n in names if not hasattr(builtins, n)}
 
     @classmethod
-    def load(cls, path: Path) -> "Source":
+    def load(cls, path: Path, public: bool = False) -> "Source":
+        """The source notebook; ``public=True`` reads a release (no hidden tests, no solutions):
+        what the sandbox needs to assemble a submission's cells."""
         nb = nbformat.read(path, as_version=4)
         setup, order, answers, tasks = {}, [], {}, {}
         last_answer = None
@@ -89,6 +91,12 @@ class Source:
                 last_answer = gid
             elif meta.get("grade"):
                 m = HIDDEN.search(cell.source)
+                if public:
+                    visible = cell.source[:m.start()] if m else cell.source
+                    tasks[gid] = Task(gid, float(meta.get("points", 0)), visible.rstrip(), "",
+                                      last_answer)
+                    order.append(("task", gid))
+                    continue
                 if not m or not m.group(1).strip():
                     raise ValueError(f"{path}: graded cell {gid} has no hidden tests: every task "
                                      "needs them (the visible check alone cannot be trusted)")
@@ -110,7 +118,30 @@ def read_submission(path: Path):
     if size > MAX_NOTEBOOK_MB * 2**20:
         raise BadSubmission(f"the file is {size / 2**20:.0f} MB, over the {MAX_NOTEBOOK_MB} MB "
                             "limit: clear the outputs (Kernel > Restart & Clear Output) and resubmit")
-    raw = path.read_bytes()
+    return parse_submission(path.read_bytes())
+
+
+MAX_DEPTH = 64              # nesting of the notebook's JSON
+
+
+def _json_depth_ok(text: str, limit: int = MAX_DEPTH) -> bool:
+    """Whether brackets nest at most ``limit`` deep (strings skipped): checked before parsing."""
+    import re as _re
+
+    depth = 0
+    for m in _re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text):
+        c = m.group()
+        if c in "[{":
+            depth += 1
+            if depth > limit:
+                return False
+        elif c in "]}":
+            depth -= 1
+    return True
+
+
+def parse_submission(raw: bytes):
+    """The notebook in ``raw`` (the bytes of a submitted file), or :class:`BadSubmission`."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -119,6 +150,9 @@ def read_submission(path: Path):
     if not text.lstrip().startswith("{"):
         raise BadSubmission("the file is not a readable Jupyter notebook (a notebook is a JSON "
                             "object, this is not)")
+    if not _json_depth_ok(text):
+        raise BadSubmission(f"the file is not a readable Jupyter notebook (its JSON nests more "
+                            f"than {MAX_DEPTH} levels deep)")
     try:
         nb = nbformat.reads(text, as_version=4)
     except Exception as e:  # nbformat raises several types for JSON and schema errors
@@ -203,9 +237,73 @@ class Result:
 
     @classmethod
     def from_json(cls, d: dict) -> "Result":
-        d = dict(d)
-        d["tasks"] = {k: TaskResult(**v) for k, v in d.get("tasks", {}).items()}
-        return cls(**d)
+        """A result from its JSON, every field checked, capped and cleaned (whatever wrote it:
+        a stored result can never break feedback or exports)."""
+        if not isinstance(d, dict):
+            raise ValueError("a result must be a JSON object")
+        tasks = {}
+        raw_tasks = d.get("tasks") or {}
+        if not isinstance(raw_tasks, dict):
+            raise ValueError("tasks must be an object")
+        for k, v in list(raw_tasks.items())[:MAX_ITEMS]:
+            if not isinstance(v, dict):
+                raise ValueError("a task must be an object")
+            tasks[clean_text(k, 200)] = TaskResult(
+                score=_number(v.get("score")), max_score=_number(v.get("max_score")),
+                passed=int(_number(v.get("passed"))), total=int(_number(v.get("total"), 1)),
+                visible=None if v.get("visible") is None else clean_text(v["visible"], MAX_MESSAGE),
+                message=clean_text(v.get("message", ""), MAX_MESSAGE))
+        cells = []
+        for c in (d.get("cells") or [])[:MAX_ITEMS] if isinstance(d.get("cells"), list) else []:
+            if isinstance(c, dict):
+                cells.append({"id": clean_text(c.get("id", ""), 200),
+                              "error": None if c.get("error") is None
+                              else clean_text(c["error"], MAX_MESSAGE),
+                              "output": clean_text(c.get("output", ""), MAX_OUTPUT)})
+        answers = d.get("answers") if isinstance(d.get("answers"), dict) else {}
+        notes = d.get("notes") if isinstance(d.get("notes"), list) else []
+        status = d.get("status") if d.get("status") in ("graded", "error") else "error"
+        return cls(student=clean_text(d.get("student", ""), 400),
+                   assignment=clean_text(d.get("assignment", ""), 200),
+                   sha256=clean_text(d.get("sha256", ""), 64), status=status,
+                   error=clean_text(d.get("error", ""), MAX_MESSAGE),
+                   notes=[clean_text(n, MAX_MESSAGE) for n in notes[:50]],
+                   tasks=tasks, cells=cells,
+                   answers={clean_text(k, 200): clean_text(v, MAX_ANSWER)
+                            for k, v in list(answers.items())[:MAX_ITEMS]},
+                   seconds=_number(d.get("seconds")))
+
+    def cleaned(self) -> "Result":
+        return Result.from_json(self.to_json())
+
+
+# What a result may hold of what came from the student's side (messages, outputs, answers):
+# a result is at most a few MB, whatever the submission printed or raised.
+MAX_MESSAGE = 2_000
+MAX_OUTPUT = 20_000
+MAX_ANSWER = 100_000
+MAX_ITEMS = 300
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(value, limit: int) -> str:
+    """``value`` as text that any writer accepts: no lone surrogates, no control characters but
+    new lines and tabs, at most ``limit`` characters (cut with a note)."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        text = text[:limit] + " ... (cut)"
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return _CONTROL.sub("\ufffd", text)
+
+
+def _number(value, default: float = 0.0) -> float:
+    import math
+
+    try:
+        x = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return default
+    return x if math.isfinite(x) else default
 
 
 def _failure(exc: BaseException) -> str:
@@ -234,8 +332,10 @@ def _hidden_tests(code: str, ns: dict) -> list[tuple[str, object]]:
     return [(n, ns[n]) for n in dict.fromkeys(names)]
 
 
-# Hidden tests draw their inputs from the global torch/numpy/random generators: one test at a
-# time per process, so that seeding them makes a verdict reproducible.
+# Hidden tests draw their inputs from the global torch/numpy/random generators. The sandboxed
+# grader judges each submission in a process of its own (autograder.forkserver): no lock. Judged
+# in one process (--no-sandbox, the benchmarks' direct timings), one test at a time, so that
+# seeding them makes a verdict reproducible.
 _RNG_LOCK = threading.Lock()
 
 

@@ -40,7 +40,8 @@ from nbformat.v4 import new_code_cell  # noqa: E402
 
 from autograder import course  # noqa: E402
 from autograder.sandbox import Limits  # noqa: E402
-from autograder.submissions import filled, grade_id, release_notebook, solution_cells, write  # noqa: E402
+from autograder.submissions import filled, grade_id, release_notebook, solution_cells  # noqa: E402
+from autograder.submissions import write as _write  # noqa: E402
 
 ASSIGNMENT = "04_attention"
 SOLUTION = course.source_notebook(ASSIGNMENT)
@@ -49,7 +50,8 @@ SOLUTION = course.source_notebook(ASSIGNMENT)
 # on 2 CPUs) and "lock" (an endless call next to a bystander, and the forked memory eater, under
 # a small memory limit that its children add up past).
 LIMITS = {"main": Limits(wall_s=20, cpu_s=20), "hog": Limits(wall_s=20, cpu_s=20),
-          "lock": Limits(wall_s=20, cpu_s=20, memory_mb=2048)}
+          "red": Limits(wall_s=20, cpu_s=20),
+          "lock": Limits(wall_s=30, cpu_s=30, memory_mb=2048)}
 VICTIMS = ("alice", "bob", "carol")        # alice, bob: right answers; carol: the untouched release
 CLASSES = {"multi_head_self_attention": "MultiHeadSelfAttention", "layer_norm": "LayerNorm"}
 FUNCTIONS = {"basic_self_attention": "basic_self_attention",
@@ -541,6 +543,72 @@ if CTX["unix_socket"]:
 print("ATTACK-REPORT", json.dumps(rep))
 '''
 
+# The runner's module: where a forked sandbox has it, or the old one-process runner (a script).
+RUNNER_MODULE = r'''
+import sys
+_R = sys.modules.get("autograder.runner") or sys.modules["__main__"]
+'''
+
+STOP_READING = RUNNER_MODULE + r'''
+import fcntl, os, signal, stat, time
+for fd in range(3, 256):                 # the smallest pipes the kernel allows
+    try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            fcntl.fcntl(fd, 1031, 4096)  # F_SETPIPE_SZ
+    except OSError:
+        pass
+def _never(*a, **k):                     # the runner stops reading its request pipe
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM, signal.SIGINT, signal.SIGTERM])
+    while True:
+        time.sleep(1)
+_R.recv = _never
+'''
+
+SHARED_REFS = RUNNER_MODULE + r'''
+_bomb = [0.0]
+for _ in range(64):                      # 64 levels, each holding the last twice: 2**64 copies
+    _bomb = [_bomb, _bomb]
+_R.plain = lambda value, depth=0: _bomb  # every reply is the bomb (a few hundred bytes)
+'''
+
+COMPRESSED = RUNNER_MODULE + r'''
+import io, os, struct, zipfile, torch
+def _send(obj):                          # every frame re-packed with deflate: 256 MB of zeros
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info.filename))
+        with dst.open("archive/data/9999", "w") as f:
+            for _ in range(256):
+                f.write(bytes(2**20))
+    data = out.getvalue()
+    os.write(_R._OUT, struct.pack(">Q", len(data)) + data)
+_R.send = _send
+'''
+
+WRITER_BREAKER = r'''
+print("lone surrogate \ud800 NUL \x00 escape \x1b[2J <script>alert(1)</script>")
+raise RuntimeError("\udcff NUL \x00 " + "x" * 5_000_000)
+'''
+
+UNCUT_MESSAGE = RUNNER_MODULE + r'''
+_R._short = lambda text: text            # no cut: whatever the runner reports goes out whole
+raise RuntimeError("\udcff" + "x" * 6_000_000)
+'''
+
+SLEEPY = r'''
+import functools, time
+def _wrap(f):                            # right answers, each call just under the call limit
+    @functools.wraps(f)
+    def g(*a, **k):
+        time.sleep(4.5)
+        return f(*a, **k)
+    return g
+'''
+
 LEGIT_WORK = r'''
 import time
 t = time.process_time()
@@ -563,7 +631,8 @@ class Attack:
     end: list = field(default_factory=list)     # code cells at the end of the notebook
     forge: bool = False         # rewrite the graded cells and their metadata
     stock: bool = False         # safe to run under stock nbgrader (no sandbox) in a tmp folder
-    batch: str = "main"         # "main", "hog" or "lock" (see LIMITS)
+    batch: str = "main"         # "main", "hog", "lock" or "red" (see LIMITS)
+    bloat_mb: int = 0           # MB of nested empty lists in the notebook's metadata
 
 
 def catalogue() -> list[Attack]:
@@ -651,6 +720,30 @@ def catalogue() -> list[Attack]:
         A("t09f-memory-forked", "9 resources",
           "4 forked children touch 600 MB each at once (memory limit 2048 MB)",
           end=[MEMORY_FORKED], batch="lock"),
+        # the trusted side: what the grader reads, decodes and writes for a submission
+        A("frank", "13 bounded grader", "bystander of the red-team batch (right answers, 1.5 s "
+          "of work)", end=[LEGIT_WORK], batch="red"),
+        A("t13-stop-reading", "13 bounded grader",
+          "the runner stops reading its request pipe (shrunk to 4 KB), signals blocked",
+          start=[STOP_READING], batch="red"),
+        A("t14a-shared-refs", "13 bounded grader",
+          "every reply is a list holding itself twice, 64 levels deep (2**64 values decoded)",
+          start=[SHARED_REFS], batch="red"),
+        A("t14b-compressed", "13 bounded grader",
+          "every reply re-packed with deflate and 256 MB of zeros in a record", start=[COMPRESSED],
+          batch="red"),
+        A("t15-notebook-bomb", "13 bounded grader",
+          "25 MB of nested empty lists in the notebook's metadata (GBs once parsed)",
+          bloat_mb=25, batch="red"),
+        A("t16a-writer-breaker", "13 bounded grader",
+          "a lone surrogate, NUL and escape codes in its output and in a 5 MB error message",
+          end=[WRITER_BREAKER], batch="red"),
+        A("t16b-uncut-message", "13 bounded grader",
+          "the runner's cut removed: a 6 MB error message with a lone surrogate goes out whole",
+          end=[UNCUT_MESSAGE], batch="red"),
+        *[A(f"t17-slow-{i}", "14 slow submissions",
+            "right answers, each call sleeps 4.5 s (under the 5 s call limit)",
+            start=[SLEEPY], wrap=True, batch="red") for i in range(3)],
     ]
 
 
@@ -716,7 +809,34 @@ def build(attack: Attack, ctx: Ctx):
     setup = next(i for i, c in enumerate(nb.cells) if grade_id(c) == "setup")
     nb.cells[setup + 1:setup + 1] = [_cell(code, ctx) for code in attack.start]
     nb.cells += [_cell(code, ctx) for code in attack.end]
+    if attack.bloat_mb:
+        n = attack.bloat_mb * 2**20 // 3
+        nb.metadata["bloat"] = RawList(n)
     return nb
+
+
+class RawList(list):
+    """Stands for ``[[], [], ...]`` (n empty lists) in a notebook written by :func:`write`."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n = n
+
+
+def write(nb, path: Path) -> Path:
+    """The notebook as a file (``RawList`` metadata expanded as raw JSON)."""
+    import nbformat
+
+    bloat = nb.metadata.get("bloat")
+    if not isinstance(bloat, RawList):
+        return _write(nb, path)
+    del nb.metadata["bloat"]
+    text = nbformat.writes(nb)
+    head, tail = text.rsplit('"metadata": {', 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        f.write(head + '"metadata": {"bloat": [' + ",".join(["[]"] * bloat.n) + "], " + tail)
+    return path
 
 
 def write_victims(folder: Path, marker: str) -> dict[str, str]:
@@ -983,7 +1103,7 @@ def main(argv=None) -> None:
         time.sleep(6)
         survivors = processes_with(marker)
         shm_left = shm_exists(ctx.ipc_key)
-        for batch in ("hog", "lock"):
+        for batch in ("hog", "lock", "red"):
             t0 = time.perf_counter()
             with cpus(2) if batch == "hog" else contextlib.nullcontext():
                 ours.update(grade_ours([a for a in attacks if a.batch == batch],

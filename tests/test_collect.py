@@ -2,7 +2,9 @@
 downloads (Canvas, Moodle) as folders or zips, a custom pattern, junk and hostile zips; then one
 LMS zip through the whole grading pipeline."""
 import csv
+import os
 import tempfile
+import unicodedata
 import zipfile
 
 import pytest
@@ -57,28 +59,30 @@ def test_lms_zip_canvas_and_moodle_names(tmp_path):
     })
     work = tmp_path / "work"
     found, problems = collect.collect(A, archive, work)
-    assert set(found) == {"doejane", "smithjo", "Jane_Doe"}
-    assert all(p == _dest(work, s) and p.exists() for s, p in found.items())
-    # two files of one student: one is graded, the other is reported, never silently dropped
+    # the LMS's numeric id is part of the student id: two "Jane Doe"s are two students
+    assert set(found) == {"doejane_12345", "smithjo_22222", "Jane_Doe_12345"}
+    assert all(p == _dest(work, s) for s, p in found.items())
+    assert found["smithjo_22222"].exists() and found["Jane_Doe_12345"].exists()
+    # two files of one student: that student's error (both named), never a silent pick
     assert len(problems) == 1, problems
-    assert "doejane" in problems[0] and "already has" in problems[0]
-    kept = found["doejane"].read_text()
-    dropped = "doejane_late_12345_67891" if kept == NB else "doejane_12345_67890"
-    assert dropped in problems[0]
+    assert "doejane_12345" in problems[0] and "2 files" in problems[0]
+    assert "doejane_late_12345_67891" in problems[0] and "doejane_12345_67890" in problems[0]
+    assert not found["doejane_12345"].exists()
+    assert "none was graded" in collect.collect_error(found["doejane_12345"])
 
 
 def test_lms_folder_works_like_the_zip(tmp_path):
     src = _tree(tmp_path / "download", {"doejane_12345_67890_04_attention.ipynb": NB,
                                         "Jane Doe_12345_assignsubmission_file_04_attention.ipynb": NB})
     found, problems = collect.collect(A, src, tmp_path / "work")
-    assert set(found) == {"doejane", "Jane_Doe"} and problems == []
+    assert set(found) == {"doejane_12345", "Jane_Doe_12345"} and problems == []
 
 
 def test_moodle_folder_per_student(tmp_path):
     src = _tree(tmp_path / "download", {
         "Jane Doe_12345_assignsubmission_file_/04_attention.ipynb": NB})
     found, problems = collect.collect(A, src, tmp_path / "work")
-    assert set(found) == {"Jane_Doe"}, found
+    assert set(found) == {"Jane_Doe_12345"}, found
 
 
 def test_custom_pattern(tmp_path):
@@ -167,6 +171,70 @@ def test_nothing_found_is_reported(tmp_path):
     assert found == {} and any("no notebooks found" in p for p in problems)
 
 
+# --------------------------------------------------------------------------- who is who
+def test_unicode_names_are_kept_normalised_and_distinct(tmp_path):
+    nfd = unicodedata.normalize("NFD", "Zoë")                      # as macOS writes names
+    src = _tree(tmp_path / "subs", {"Zoë.ipynb": NB, "Zoé.ipynb": NB + " ", "王小明.ipynb": NB,
+                                    "Иван Петров_55_assignsubmission_file_hw.ipynb": NB,
+                                    "Ana María_56_assignsubmission_file_hw.ipynb": NB})
+    found, problems = collect.collect(A, src, tmp_path / "work")
+    assert set(found) == {"Zoë", "Zoé", "王小明", "Иван_Петров_55", "Ana_María_56"}, found
+    assert all(unicodedata.is_normalized("NFC", s) for s in found)
+    assert problems == []
+    # the same name in another normal form is the same student: two files, that student's error
+    (src / f"{nfd}.ipynb").write_text(NB + "  ")
+    found, problems = collect.collect(A, src, tmp_path / "work2")
+    assert len(problems) == 1 and "Zoë" in problems[0] and "2 files" in problems[0], problems
+    assert collect.collect_error(found["Zoë"]) and found["Zoé"].read_text() == NB + " "
+
+
+def test_symlinks_and_special_files_are_refused(tmp_path):
+    secret = tmp_path / "solution.ipynb"
+    secret.write_text('{"secret": true}')
+    src = _tree(tmp_path / "subs", {"alice.ipynb": NB, "other/x.ipynb": NB})
+    (src / "mallory.ipynb").symlink_to(secret)
+    (src / "trudy").symlink_to(src / "other")            # a folder that is a link
+    os.mkfifo(src / "fifo.ipynb")                         # reading it would block forever
+    found, problems = collect.collect(A, src, tmp_path / "work")
+    assert found["alice"].read_text() == NB
+    assert "mallory" in found and not found["mallory"].exists()
+    assert "symbolic link" in collect.collect_error(found["mallory"])
+    assert "not a plain file" in collect.collect_error(found["fifo"])
+    assert "trudy" not in found, "a linked folder is not followed"
+    copies = [p.read_text() for p in (tmp_path / "work").rglob("*.ipynb")]
+    assert all("secret" not in c for c in copies)
+
+
+def test_long_names_never_crash_collect(tmp_path):
+    long = "é" * 120 + "x" * 5                             # 245 bytes + ".ipynb": NAME_MAX
+    src = _tree(tmp_path / "subs", {f"{long}.ipynb": NB, "bob.ipynb": NB,
+                                    f"{'y' * 200}_12_assignsubmission_file_{'z' * 20}.ipynb": NB})
+    archive = _zip(tmp_path / "long.zip", {f"{'w' * 300}.ipynb": NB, "carol.ipynb": NB})
+    found, problems = collect.collect(A, src, tmp_path / "work")
+    assert found["bob"].read_text() == NB
+    long_ids = [s for s in found if s != "bob"]
+    assert len(long_ids) == 2 and all(len(s.encode()) <= collect.MAX_ID_BYTES for s in long_ids)
+    for sid in long_ids:
+        assert "bytes long" in collect.collect_error(found[sid])
+    found, problems = collect.collect(A, archive, tmp_path / "work-zip")
+    assert found["carol"].read_text() == NB
+    assert any("w" * 50 in p and "cannot be unpacked" in p for p in problems), problems
+
+
+def test_a_display_name_crafted_like_a_file_name_replaces_no_one(tmp_path):
+    victim = NB + " victim"
+    src = _tree(tmp_path / "subs", {
+        "doejane_12345_67890_04_attention.ipynb": victim,                       # Canvas, real
+        "doejane_12345_67890_04_99_assignsubmission_file_attention.ipynb": NB,  # Moodle, crafted
+        "Jane Doe_12345_assignsubmission_file_04_attention.ipynb": victim,      # Moodle, real
+        "Jane Doe_12345_assignsubmission_file_x_666_assignsubmission_file_a.ipynb": NB,
+    })
+    found, problems = collect.collect(A, src, tmp_path / "work")
+    assert found["doejane_12345"].read_text() == victim
+    assert found["Jane_Doe_12345"].read_text() == victim
+    assert len(found) == 4 and problems == [], (found, problems)
+
+
 # --------------------------------------------------------------------------- end to end
 @pytest.mark.slow
 def test_lms_zip_grades_end_to_end(tmp_path):
@@ -188,15 +256,15 @@ def test_lms_zip_grades_end_to_end(tmp_path):
     })
     work = tmp_path / "work"
     results = {r.student: r for r in grade.grade(A, archive, work, workers=2, progress=False)}
-    assert set(results) == {"doejane", "Jane_Doe"}
-    good, bad = results["doejane"], results["Jane_Doe"]
+    assert set(results) == {"doejane_12345", "Jane_Doe_12345"}
+    good, bad = results["doejane_12345"], results["Jane_Doe_12345"]
     assert good.status == bad.status == "graded"
     assert all(t.score == t.max_score for t in good.tasks.values())
     assert bad.tasks[mutant.test_cell].score < bad.tasks[mutant.test_cell].max_score
     assert bad.total < good.total
     with open(work / "grades" / f"{A}-lms.csv") as f:
         lms = {row["student_id"]: float(row[A]) for row in csv.DictReader(f)}
-    assert lms == {"doejane": good.total, "Jane_Doe": bad.total}
+    assert lms == {"doejane_12345": good.total, "Jane_Doe_12345": bad.total}
     with Gradebook("sqlite:///" + str(work / "gradebook.db"), "tlcourse") as gb:
         for sid, r in results.items():
             nb = gb.find_submission_notebook(A, A, sid)

@@ -19,6 +19,7 @@ import pytest
 
 from autograder import course, grade
 from autograder.mutants import load
+from autograder.forkserver import __file__ as FORKSERVER
 from autograder.sandbox import RUNNER
 from autograder.submissions import filled, write
 from conftest import require_sandbox
@@ -121,7 +122,8 @@ def runs(tmp_path_factory):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
             if len(_results(work)) >= 2:
-                sandboxes = {p: c for p, c in _descendants(proc.pid).items() if str(RUNNER) in c}
+                sandboxes = {p: c for p, c in _descendants(proc.pid).items()
+                             if str(RUNNER) in c or str(FORKSERVER) in c}
                 if sandboxes:
                     break
             time.sleep(0.05)

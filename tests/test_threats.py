@@ -333,11 +333,13 @@ def test_an_endless_call_does_not_cost_a_bystander_its_grade(lock):
 # --------------------------------------------------------------------------- 9. resources
 def _contained(r, wall):
     """A fork bomb with right answers either finishes within its limits (its cgroup caps the
-    processes, its cell's alarm stops the parent) or is stopped at the wall clock; either way it
-    is over in time and says so if it was stopped."""
+    processes, its cell's alarm stops the parent) or is stopped at the wall clock (the tests
+    that ran before keep their points, the others get none); either way it is over in time and
+    says so if it was stopped."""
     assert r.seconds < wall + 10, r.seconds
     if r.total != 10:
-        assert r.total == 0 and r.error.startswith("time limit"), (r.error, _scores(r))
+        said = [r.error] + [t.message for t in r.tasks.values()]
+        assert any(m.startswith("time limit") for m in said), (r.error, _scores(r))
 
 
 def test_fork_bomb_is_contained(main):
@@ -437,3 +439,185 @@ def test_stock_nbgrader_baseline(stock, main):
     assert s["t11a-noise"].total == 0 < main.results["t11a-noise"].total
     html = Path(s["t06-read-secrets"].feedback).read_text()
     assert any(line in html for line in T.hidden_test_lines()), "stock: hidden tests leak"
+
+
+# --------------------------------------------------------------------------- 13. the trusted side
+@pytest.fixture(scope="module")
+def red(tmp_path_factory):
+    """The red-team batch: attacks on what the grader itself reads, decodes and writes, slow
+    submissions, and students the file names could confuse, with a bystander (frank), graded in
+    one batch; then feedback and exports rebuilt from the saved results."""
+    import resource
+
+    tmp = tmp_path_factory.mktemp("red")
+    subs, work = tmp / "subs", tmp / "work"
+    marker = T.new_marker()
+    ctx = T.Ctx(work=str(work), subs=str(subs), marker=marker)
+    subs.mkdir(parents=True)
+    from autograder.submissions import filled, write
+    for name in ("Zoë", "Zoé", "王小明"):                       # three students, three ids
+        write(filled(A), subs / f"{name}.ipynb")
+    (subs / "mallory.ipynb").symlink_to(T.SOLUTION)             # a link to the solution
+    write(filled(A), subs / "gus.ipynb")                        # two files for one student
+    write(filled(A), subs / "gus" / "again.ipynb")
+    write(filled(A), subs / f"{'é' * 120}x.ipynb")              # 241 bytes + .ipynb: NAME_MAX
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    try:
+        results = T.grade_ours([a for a in ATTACKS.values() if a.batch == "red"], subs, work, ctx,
+                               T.LIMITS["red"])
+    finally:
+        T.kill_leftovers(marker)
+    seconds = time.perf_counter() - start
+    grew_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak) / 1024
+    return SimpleNamespace(results=results, work=work, seconds=seconds, grew_mb=grew_mb)
+
+
+def test_every_student_of_the_red_batch_gets_a_result_feedback_and_a_row(red):
+    import csv
+
+    expected = {a.sid for a in ATTACKS.values() if a.batch == "red"} | {
+        "Zoë", "Zoé", "王小明", "mallory", "gus"}
+    assert expected <= set(red.results), expected - set(red.results)
+    with open(red.work / "grades" / f"{A}.csv", encoding="utf-8") as f:
+        rows = {row["student"]: row for row in csv.DictReader(f)}
+    assert set(rows) == set(red.results)
+    for sid in red.results:
+        assert (red.work / "feedback" / sid / A / f"{A}.html").exists(), sid
+    assert red.results["frank"].total == 10, red.results["frank"].error
+
+
+def test_names_are_kept_and_never_confused(red):
+    r = red.results
+    assert r["Zoë"].total == r["Zoé"].total == r["王小明"].total == 10
+    assert r["mallory"].total == 0 and "symbolic link" in r["mallory"].error
+    assert r["gus"].total == 0 and "2 files" in r["gus"].error
+    long = [s for s in r if s.startswith("é" * 10)]
+    assert len(long) == 1 and r[long[0]].status == "error" and "bytes long" in r[long[0]].error
+
+
+def test_a_submission_that_stops_reading_cannot_hang_the_batch(red):
+    r = red.results["t13-stop-reading"]
+    assert r.seconds < T.LIMITS["red"].wall_s + 15, r.seconds
+    assert "time limit" in (r.error + " ".join(t.message for t in r.tasks.values())), r.error
+
+
+def test_replies_that_expand_are_refused_before_decoding(red):
+    for sid in ("t14a-shared-refs", "t14b-compressed"):
+        r = red.results[sid]
+        assert r.total == 0, (sid, _scores(r))
+        messages = r.error + " ".join(t.message for t in r.tasks.values())
+        assert "protocol error" in messages, (sid, messages[:300])
+    assert red.grew_mb < 1024, f"the grader's own process grew by {red.grew_mb:.0f} MB"
+
+
+def test_a_notebook_that_blows_up_when_parsed_costs_its_author_only(red):
+    r = red.results["t15-notebook-bomb"]
+    assert r.total in (0, 10) and r.seconds < T.LIMITS["red"].wall_s + 15
+    assert red.grew_mb < 1024, f"the grader's own process grew by {red.grew_mb:.0f} MB"
+
+
+def test_output_shaped_to_break_the_writer_is_cut_and_cleaned(red):
+    from autograder import grade as G
+
+    for sid in ("t16a-writer-breaker", "t16b-uncut-message"):
+        r = red.results[sid]
+        saved = red.work / "results" / A / f"{sid}.json"
+        assert saved.stat().st_size < 200_000, (sid, saved.stat().st_size)
+        text = saved.read_text(encoding="utf-8")
+        assert "\\ud800" not in text and "\\udcff" not in text and "\\u0000" not in text, sid
+        assert r.total == 10, (sid, _scores(r))  # its answers are right: the noise costs nothing
+        assert any(c["error"] and "RuntimeError" in c["error"] for c in r.cells), sid
+    # later runs rebuild feedback and exports from what is stored, for everyone
+    assert len(G.write_feedback(A, red.work)) == len(red.results)
+    assert all(p.exists() for p in G.write_exports(A, red.work))
+
+
+def test_a_stored_result_can_never_crash_feedback_or_export(red, tmp_path):
+    import shutil
+
+    from autograder import grade as G
+
+    work = tmp_path / "work"
+    shutil.copytree(red.work / "results", work / "results")
+    folder = work / "results" / A
+    (folder / "frank.json").write_text('{"student": "frank", "tasks": [1, 2], "cells": "x"}')
+    (folder / "Zoë.json").write_text('{"student": "Zo\\ud800", "error": "\\u0000' + "y" * 3_000_000
+                                     + '", "tasks": {"t": {"score": "NaN", "message": 7}}}')
+    (folder / "gus.json").write_text("[" * 100_000)
+    results = G.load_results(A, work)
+    assert len(results) == len(red.results)
+    assert len(G.write_feedback(A, work)) == len(results)
+    assert all(p.exists() for p in G.write_exports(A, work))
+    assert {r.student: r.status for r in results}["gus"] == "error"
+
+
+def test_slow_submissions_do_not_hold_the_class_hostage(red):
+    """Three submissions sleep just under the call limit in every call: they wait, they do not
+    compute, so they run side by side (and with everyone else): the batch ends about one wall
+    limit after it started, not one per slow submission."""
+    wall = T.LIMITS["red"].wall_s
+    for i in range(3):
+        assert red.results[f"t17-slow-{i}"].seconds < wall + 10
+    assert red.seconds < 2 * wall + 20, f"the batch took {red.seconds:.0f} s"
+
+
+# --------------------------------------------------------------------------- 15. fail closed
+def test_no_control_group_means_not_graded_unless_allowed(tmp_path, monkeypatch):
+    """Where a sandbox cannot get its cgroup (memory, processes, CPU), its submission is not
+    graded, with a message; --allow-weak-limits grades it with per-process limits only."""
+    from autograder import grade as G
+    from autograder import sandbox as S
+    from autograder.submissions import filled, write
+
+    write(filled(A), tmp_path / "subs" / "alice.ipynb")
+    monkeypatch.setattr(S.ControlGroup, "V2", tmp_path / "no-cgroup-here")
+    (tmp_path / "no-cgroup-here").write_text("")          # a file: no folder can be made in it
+    closed = G.grade(A, tmp_path / "subs", tmp_path / "w1", workers=1, progress=False,
+                     limits=S.Limits(wall_s=20, cpu_s=20))
+    assert closed[0].status == "error" and closed[0].total == 0
+    assert "control group" in closed[0].error and "--allow-weak-limits" in closed[0].error
+    weak = G.grade(A, tmp_path / "subs", tmp_path / "w2", workers=1, progress=False,
+                   limits=S.Limits(wall_s=20, cpu_s=20, allow_weak_limits=True))
+    assert weak[0].total == 10, weak[0].error
+
+
+def test_two_graders_at_once_keep_every_limit(tmp_path):
+    """Two grading batches on one machine at the same time (two processes, as two instructors
+    or two Dask workers): each sandbox gets its own cgroup and uid, every memory limit holds."""
+    import subprocess
+
+    marker = T.new_marker()
+    procs = []
+    for k in range(2):
+        subs, work = tmp_path / f"subs{k}", tmp_path / f"work{k}"
+        ctx = T.Ctx(work=str(work), subs=str(subs), marker=marker)
+        for a in (ATTACKS["t09f-memory-forked"], ATTACKS["erin"]):
+            T.write(T.build(a, ctx), subs / f"{a.sid}.ipynb")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "autograder", "grade", A, str(subs), "--work", str(work),
+             "--workers", "2", "--timeout", "30", "--memory", "2048"], cwd=T.ROOT,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    try:
+        outs = [p.communicate(timeout=300)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        T.kill_leftovers(marker)
+    from autograder.verdict import Result
+
+    for k, out in enumerate(outs):
+        assert procs[k].returncode == 0, out[-2000:]
+        res = {p.stem: Result.from_json(json.loads(p.read_text()))
+               for p in (tmp_path / f"work{k}" / "results" / A).glob("*.json")}
+        assert res["erin"].total == 10, res["erin"].error
+        r = res["t09f-memory-forked"]
+        assert "control group" not in r.error, r.error
+        rep = T.report(r)
+        if rep is None:
+            assert "memory" in r.error or "time limit" in r.error, r.error
+        else:
+            assert rep["total_mb"] <= 2048 + 64 and len(rep["children_mb"]) < 4, rep
+    left = [d for p in procs for d in Path("/sys/fs/cgroup").glob(f"*/tlcourse/sandbox-{p.pid}-*")]
+    assert left == [], left

@@ -69,3 +69,26 @@ def fresh_inputs(namespace: dict) -> None:
     """
     if namespace.get("__name__") != "__grader__":
         torch.seed()
+
+
+def module_state(model) -> dict:
+    """What a module holds, read from torch's own storage, never through the module's methods:
+    ``{"parameters": {name: tensor}, "requires_grad": {name: bool}, "buffers": {name: tensor},
+    "training": {submodule: bool}}``. A class that overrides ``state_dict()`` cannot report a
+    state it does not have. In the course's grader the model lives in the submission's process
+    and is read there the same way (its proxy's ``__grader_inspect__``)."""
+    inspect = getattr(type(model), "__grader_inspect__", None)
+    if inspect is not None:
+        return inspect(model)
+    out = {"parameters": {}, "requires_grad": {}, "buffers": {}, "training": {}}
+    for prefix, m in torch.nn.Module.named_modules(model):
+        out["training"][prefix] = bool(m.training)
+        for name, p in m._parameters.items():
+            if p is not None:
+                key = f"{prefix}.{name}" if prefix else name
+                out["parameters"][key] = p.detach().clone()
+                out["requires_grad"][key] = bool(p.requires_grad)
+        for name, b in m._buffers.items():
+            if b is not None:
+                out["buffers"][f"{prefix}.{name}" if prefix else name] = b.detach().clone()
+    return out

@@ -9,6 +9,7 @@ float64, DistilBERT's "one layer out of two" initialisation (Sanh et al., 2019),
 from __future__ import annotations
 
 import re
+import math
 import time
 
 import torch
@@ -393,6 +394,8 @@ def latency_problem(seconds, calls: list, warmup: int, repeats: int, fast: float
         seconds = seconds.item()
     if not isinstance(seconds, float):
         return f"measure_latency should return the median in seconds, a float, got {type(seconds).__name__}."
+    if not math.isfinite(seconds):
+        return f"measure_latency returned {seconds}, not a number of seconds."
     if len(calls) != warmup + repeats:
         return (f"with warmup={warmup} and repeats={repeats} the model should be called "
                 f"{warmup + repeats} times (the warm-up calls first, untimed), it was called "

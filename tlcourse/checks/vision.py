@@ -350,6 +350,22 @@ def held_out_accuracy(model, images: torch.Tensor, labels: torch.Tensor) -> floa
     return float((logits.argmax(-1) == labels).float().mean())
 
 
+def graded_copy(model) -> nn.Module:
+    """The grader's own small ResNet holding the weights of ``model`` (read with torch's own
+    storage, not the model's methods): evaluated on held-out images that the model's code never
+    sees, so it cannot look their labels up."""
+    from . import module_state
+
+    state = module_state(model)
+    net = vision.ResNet(**SMALL, num_classes=N_TARGET)
+    try:
+        net.load_state_dict({**state["parameters"], **state["buffers"]})
+    except (RuntimeError, KeyError) as exc:
+        raise AssertionError("fine_tune should return the small pre-trained ResNet, fine-tuned "
+                             f"(its weights do not fit it: {str(exc).splitlines()[0][:200]})") from None
+    return net
+
+
 def backbone_similarity(state: dict, pretrained: dict) -> tuple[float, float]:
     """(cosine similarity, largest change) of the backbone's convolution weights between a
     fine-tuned state dict and the pre-trained one."""
