@@ -472,6 +472,9 @@ def _feedback_one(assignment: str, work: str, result: dict) -> str | None:
 
 
 def _nice() -> None:
+    from .forkserver import die_with_parent
+
+    die_with_parent()    # a worker never outlives the grader
     os.nice(19)          # feedback while grading: only the CPU that grading leaves idle
 
 

@@ -402,6 +402,10 @@ def sandbox_main(job: dict, in_fd: int, out_fd: int, nb_fd: int, source) -> None
     sys.path[:] = [p for p in sys.path if p and os.path.isdir(p)]
     os.chmod("/tmp/work", 0o777)
     drop_privileges(job.get("uid", 0))
+    # Changing credentials clears the parent-death signal: set it again, so that this process
+    # (the init of the sandbox's PID namespace, and so every process in it) dies with its parent
+    # even when the grader is killed before it can clean up.
+    _libc.prctl(1, signal.SIGKILL, 0, 0, 0)       # PR_SET_PDEATHSIG
     set_limits({k: int(v) for k, v in job["rlimits"].items()})
     log = os.open("/tmp/output.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     devnull = os.open(os.devnull, os.O_RDONLY)

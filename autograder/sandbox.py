@@ -194,8 +194,10 @@ class ControlGroup:
             except OSError:
                 pass
 
-    def remove_when_empty(self, tries: int = 50) -> None:
-        for _ in range(tries):          # the kernel empties the group a moment after the kill
+    def remove_when_empty(self, tries: int = 250) -> None:
+        # the kernel empties the group a moment after the kill; a process stuck in memory
+        # reclaim (a submission at its memory limit, a loaded machine) can take seconds
+        for _ in range(tries):
             self.remove()
             if not any(d.exists() for d in self.dirs):
                 return

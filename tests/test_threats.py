@@ -392,8 +392,9 @@ def test_fork_bomb_does_not_starve_a_bystander(hog):
 def test_memory_limit_holds_for_the_whole_submission(lock):
     r = lock["t09f-memory-forked"]
     rep = T.report(r)
-    if rep is None:      # the limit may also stop the whole submission: then it must say so
-        assert "memory" in r.error, r.error
+    if rep is None:      # the limits may also stop it before it reports: then it must say so
+        said = r.error + " ".join(c["error"] or "" for c in r.cells)
+        assert "memory" in said or "time limit" in said, (r.error, r.cells[-1:])
     else:
         # VmRSS counts pages shared after fork in every process: allow a few MB of overlap
         assert rep["total_mb"] <= T.LIMITS["lock"].memory_mb + 64, rep
@@ -557,9 +558,16 @@ def test_slow_submissions_do_not_hold_the_class_hostage(red):
     compute, so they run side by side (and with everyone else): the batch ends about one wall
     limit after it started, not one per slow submission."""
     wall = T.LIMITS["red"].wall_s
+    spans = []
     for i in range(3):
-        assert red.results[f"t17-slow-{i}"].seconds < wall + 10
-    assert red.seconds < 2 * wall + 20, f"the batch took {red.seconds:.0f} s"
+        r = red.results[f"t17-slow-{i}"]
+        assert r.seconds < wall + 10, r.seconds
+        end = (red.work / "results" / A / f"t17-slow-{i}.json").stat().st_mtime
+        spans.append((end - r.seconds, end))
+    # side by side: all three were being graded at one moment (one lock, or a worker per slow
+    # submission, would have queued them one after the other)
+    assert max(s for s, _ in spans) < min(e for _, e in spans), spans
+    assert red.seconds < 3 * wall + 30, f"the batch took {red.seconds:.0f} s"
 
 
 # --------------------------------------------------------------------------- 15. fail closed
@@ -615,8 +623,9 @@ def test_two_graders_at_once_keep_every_limit(tmp_path):
         r = res["t09f-memory-forked"]
         assert "control group" not in r.error, r.error
         rep = T.report(r)
-        if rep is None:
-            assert "memory" in r.error or "time limit" in r.error, r.error
+        if rep is None:   # stopped before it could report: by a limit, and it says so
+            said = r.error + " ".join(c["error"] or "" for c in r.cells)
+            assert "memory" in said or "time limit" in said, (r.error, r.cells[-1:])
         else:
             assert rep["total_mb"] <= 2048 + 64 and len(rep["children_mb"]) < 4, rep
     left = [d for p in procs for d in Path("/sys/fs/cgroup").glob(f"*/tlcourse/sandbox-{p.pid}-*")]
