@@ -381,6 +381,15 @@ def _read_fd(fd: int, cap: int) -> bytes:
         chunks.append(chunk)
 
 
+def _give_stdio_to_the_student() -> None:
+    """fds 0-2 for the student's code: no input, everything printed into the sandbox's log."""
+    log = os.open("/tmp/output.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+
+
 def sandbox_main(job: dict, in_fd: int, out_fd: int, nb_fd: int, source) -> None:
     """The submission's process, forked from a warm grader process (torch already imported) as
     PID 1 of new namespaces, inside its cgroup: isolate, drop privileges, set limits, then read
@@ -407,11 +416,7 @@ def sandbox_main(job: dict, in_fd: int, out_fd: int, nb_fd: int, source) -> None
     # even when the grader is killed before it can clean up.
     _libc.prctl(1, signal.SIGKILL, 0, 0, 0)       # PR_SET_PDEATHSIG
     set_limits({k: int(v) for k, v in job["rlimits"].items()})
-    log = os.open("/tmp/output.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
+    _give_stdio_to_the_student()
     try:
         raw = _read_fd(nb_fd, job["notebook_cap"])
         os.close(nb_fd)
@@ -455,11 +460,7 @@ def main() -> None:
     os.chmod("/tmp/work", 0o777)
     drop_privileges(job.get("uid", 0))
     set_limits({k: int(v) for k, v in job["rlimits"].items()})
-    log = os.open("/tmp/output.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
+    _give_stdio_to_the_student()
     ns: dict = {"__name__": "__main__"}
     cells = run_cells(job["cells"], ns, job.get("cell_s", 30.0))
     # While the grader calls in, whatever the student's code prints goes nowhere: a chatty but
