@@ -8,6 +8,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
 from test_site_pages import built_site, course_site, jupyter_book
 
@@ -70,7 +71,8 @@ def test_a_raising_notebook_fails_the_build(tmp_path):
     book.mkdir()
     shutil.copy(ROOT / "_config.yml", book / "_config.yml")     # the course's own settings
     (book / "tools").mkdir()
-    shutil.copy(ROOT / "tools" / "course_site.py", book / "tools")
+    for name in yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["local_extensions"]:
+        shutil.copy(ROOT / "tools" / f"{name}.py", book / "tools")   # every extension it loads
     (book / "_toc.yml").write_text("format: jb-book\nroot: index\nchapters:\n  - file: broken\n")
     (book / "index.md").write_text("# Index\n")
     (book / "_vendor").mkdir()                                  # the front-end's folder
