@@ -375,7 +375,7 @@ LEDGER_IDS = {
     "resnet-finetune-vs-scratch-50", "resnet-finetune-vs-scratch-100", "sgns-vs-gensim",
     *(f"ulmfit-vs-{b}-{n}" for b in ("scratch", "tfidf") for n in (100, 300, 1000)),
     *(f"bert-pretrained-vs-{b}-{n}" for b in ("scratch", "tfidf") for n in (100, 500)),
-    "gpt-vs-bigram", "gpt-scaling",
+    "gpt-vs-bigram", "gpt-scaling", "gpt-zero-shot-cloze",
     *(f"t5-pretrained-vs-scratch-{t}" for t in ("sentiment", "party", "year")),
     "distilbert-vs-plain", "distilbert-keeps-accuracy", "distilbert-speedup",
 }
