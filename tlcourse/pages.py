@@ -15,3 +15,15 @@ def glue(name: str, value, display: bool = True):
     if isinstance(value, np.generic):
         value = value.item()
     return _myst_glue(name, value, display=display)
+
+
+def show_source(*objects):
+    """Display the code of course-library functions or classes, where the page explains them.
+
+    The page shows the exact code that its cells and the zoo's recipes run, syntax-highlighted.
+    """
+    import inspect
+
+    from IPython.display import Code, display
+
+    display(Code("\n\n".join(inspect.getsource(o) for o in objects), language="python"))
