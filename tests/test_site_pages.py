@@ -29,9 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import course_site  # noqa: E402  (tools/course_site.py: the site's Sphinx extension)
 
-# Page-weight budget: a page's own bytes (HTML, with its inline widget state, plus the images it
-# shows), not the front-end every page shares and the browser caches (theme, MathJax, widgets).
-PAGE_BUDGET = 2_500_000
+PAGE_BUDGET = course_site.PAGE_BUDGET   # a page's own bytes, see tools/course_site.py
 
 
 # --------------------------------------------------------------------------------------------

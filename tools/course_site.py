@@ -520,6 +520,11 @@ def local_target(page: Path, url: str) -> Path | None:
     return (page.parent / unquote(path)).resolve() if path else page
 
 
+# Page-weight budget: a page's own bytes (HTML, with its inline widget state, plus the images it
+# shows), not the front-end every page shares and the browser caches (theme, MathJax, widgets).
+PAGE_BUDGET = 2_500_000
+
+
 def page_weight(page: Path) -> dict:
     """A page's own bytes: its HTML (inline widget state included) and the site's images it shows
     (``_images/``), not the front-end shared by every page (``_static/``)."""
