@@ -549,6 +549,60 @@ def report_direct(args, tmp: Path, sid: str, sc, batch) -> None:
         print(f"- stock: direct timings failed: {type(exc).__name__}: {exc}")
 
 
+# --------------------------------------------------------------------------- slow submissions
+def slow_batch(args) -> None:
+    """Five slow submissions among fifteen: the right answers, every call sleeping just under the
+    per-call limit (they wait, they do not compute). Grades a baseline batch (fifteen right
+    answers) and the slow batch (ten of them and the five slow ones) with the same limits, one
+    after the other, and prints both times next to the baseline's plus one slow submission's
+    time limit (the goal) and plus one limit per slow submission (a queue)."""
+    import threats as T
+
+    limits = Limits(wall_s=args.budget, cpu_s=int(args.budget))
+    sleep = round(limits.call_s - 0.5, 2)
+    sleepy = T.SLEEPY.replace("time.sleep(4.5)", f"time.sleep({sleep:g})")
+    assert f"time.sleep({sleep:g})" in sleepy
+    n_slow, n = 5, 15
+    print(f"## Slow submissions: {n_slow} among {n} ({ASSIGNMENT}, {args.workers} workers, "
+          f"wall limit {limits.wall_s:g} s per submission, {limits.call_s:g} s per call; each call "
+          f"of a slow one sleeps {sleep:g} s); {load_avg()}\n", flush=True)
+    with tempfile.TemporaryDirectory(prefix="slow-batch-") as tmp:
+        tmp = Path(tmp)
+        base, mixed = tmp / "baseline", tmp / "slow"
+        for i in range(n):
+            write(filled(ASSIGNMENT), base / f"s{i:02d}.ipynb")
+        for i in range(n - n_slow):
+            write(filled(ASSIGNMENT), mixed / f"s{i:02d}.ipynb")
+        ctx = T.Ctx(work=str(tmp / "work-slow"), subs=str(mixed), marker=T.new_marker())
+        for i in range(n_slow):
+            attack = T.Attack(f"slow{i}", "18 slow", "right answers, every call sleeps",
+                              start=[sleepy], wrap=True)
+            T.write(T.build(attack, ctx), mixed / f"slow{i}.ipynb")
+        times, results = {}, {}
+        for name, folder in (("baseline", base), ("slow", mixed)):
+            t = now()
+            results[name] = grade.grade(ASSIGNMENT, folder, tmp / f"work-{name}",
+                                        workers=args.workers, limits=limits, progress=False)
+            times[name] = now() - t
+    b, s, w = times["baseline"], times["slow"], limits.wall_s
+    slow = [r for r in results["slow"] if r.student.startswith("slow")]
+    others = [r for r in results["slow"] if not r.student.startswith("slow")]
+    print("| batch | submissions | wall s |")
+    print("|---|---|---|")
+    print(f"| baseline: {n} right answers | {n} | {b:.1f} |")
+    print(f"| slow: {n - n_slow} right answers + {n_slow} slow | {n} | {s:.1f} |")
+    print(f"\n- goal: the slow batch within the baseline + one slow submission's limit = "
+          f"{b:.1f} + {w:g} = {b + w:.1f} s: {'met' if s <= b + w else 'NOT met'} "
+          f"(slow - baseline = {s - b:.1f} s)")
+    print(f"- one slow submission after the other would take about the baseline + {n_slow} limits "
+          f"= {b + n_slow * w:.0f} s")
+    print(f"- the slow ones, each: {', '.join(f'{r.total:g} pts in {r.seconds:.1f} s' for r in slow)}"
+          f" ({slow[0].error or 'no error'})")
+    print(f"- the right answers next to them: {sum(r.total == 10 for r in others)} of "
+          f"{len(others)} kept full marks, {max(r.seconds for r in others):.2f} s at most each")
+    print(f"- {load_avg()}")
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=100, help="submissions in the batch (default 100)")
@@ -558,6 +612,8 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reps", type=int, default=3, help="repetitions of each direct timing")
     p.add_argument("--quick", action="store_true", help="a batch of 20 (about 3 minutes)")
+    p.add_argument("--slow", action="store_true",
+                   help="only the slow-submission scenario: 5 slow among 15 (about a minute)")
     args = p.parse_args(argv)
     if args.quick:
         args.n = 20
@@ -566,6 +622,10 @@ def main(argv=None) -> None:
         raise SystemExit(f"the course's grader needs its sandbox here: {why}")
     import nbgrader.api  # noqa: F401  (imported here: out of both timings)
     import nbgrader.apps  # noqa: F401
+
+    if args.slow:
+        slow_batch(args)
+        return
 
     loads = [("start", load_avg())]
     with tempfile.TemporaryDirectory(prefix="grading-throughput-") as tmp:

@@ -592,19 +592,25 @@ def test_no_control_group_means_not_graded_unless_allowed(tmp_path, monkeypatch)
 
 def test_two_graders_at_once_keep_every_limit(tmp_path):
     """Two grading batches on one machine at the same time (two processes, as two instructors
-    or two Dask workers): each sandbox gets its own cgroup and uid, every memory limit holds."""
+    or two Dask workers): each sandbox gets its own cgroup and uid, and every limit holds in
+    both: the memory limit of a submission's processes together, the file and /tmp sizes, the
+    time limits; a right answer next to them keeps its points."""
     import subprocess
 
+    from autograder.sandbox import Limits
+
     marker = T.new_marker()
+    limits = Limits(wall_s=30, cpu_s=30, memory_mb=2048)
     procs = []
     for k in range(2):
         subs, work = tmp_path / f"subs{k}", tmp_path / f"work{k}"
         ctx = T.Ctx(work=str(work), subs=str(subs), marker=marker)
-        for a in (ATTACKS["t09f-memory-forked"], ATTACKS["erin"]):
-            T.write(T.build(a, ctx), subs / f"{a.sid}.ipynb")
+        for sid in ("t09f-memory-forked", "erin", "t08-loop", "t09c-disk"):
+            T.write(T.build(ATTACKS[sid], ctx), subs / f"{sid}.ipynb")
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "autograder", "grade", A, str(subs), "--work", str(work),
-             "--workers", "2", "--timeout", "30", "--memory", "2048"], cwd=T.ROOT,
+             "--workers", "2", "--timeout", f"{limits.wall_s:g}", "--memory",
+             f"{limits.memory_mb}"], cwd=T.ROOT,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     try:
         outs = [p.communicate(timeout=300)[0] for p in procs]
@@ -615,18 +621,33 @@ def test_two_graders_at_once_keep_every_limit(tmp_path):
         T.kill_leftovers(marker)
     from autograder.verdict import Result
 
+    spans = []
     for k, out in enumerate(outs):
         assert procs[k].returncode == 0, out[-2000:]
-        res = {p.stem: Result.from_json(json.loads(p.read_text()))
-               for p in (tmp_path / f"work{k}" / "results" / A).glob("*.json")}
+        files = list((tmp_path / f"work{k}" / "results" / A).glob("*.json"))
+        res = {p.stem: Result.from_json(json.loads(p.read_text())) for p in files}
+        ends = {p.stem: p.stat().st_mtime for p in files}
+        spans.append((min(ends[s] - r.seconds for s, r in res.items()), max(ends.values())))
+        assert not any("control group" in r.error for r in res.values()), res
         assert res["erin"].total == 10, res["erin"].error
         r = res["t09f-memory-forked"]
-        assert "control group" not in r.error, r.error
         rep = T.report(r)
         if rep is None:   # stopped before it could report: by a limit, and it says so
             said = r.error + " ".join(c["error"] or "" for c in r.cells)
             assert "memory" in said or "time limit" in said, (r.error, r.cells[-1:])
         else:
-            assert rep["total_mb"] <= 2048 + 64 and len(rep["children_mb"]) < 4, rep
+            assert rep["total_mb"] <= limits.memory_mb + 64 and len(rep["children_mb"]) < 4, rep
+        r = res["t08-loop"]                  # the time limits: the loop's cell is stopped
+        assert r.total == 10 and r.seconds < limits.wall_s + 10, (r.error, r.seconds)
+        assert any((c["error"] or "").startswith("time limit") for c in r.cells) \
+            or r.error.startswith("time limit"), (r.error, r.cells)
+        r = res["t09c-disk"]                 # the file size and /tmp limits
+        rep = T.report(r)
+        assert r.total == 10 and rep and all(v.startswith("stopped") for v in rep.values()), rep
+        written = [int(v.split()[2]) for v in rep.values()]
+        assert max(written) <= limits.file_mb and sum(written) <= limits.tmp_mb, rep
+    # the two batches were graded at the same time, not one after the other
+    (a0, b0), (a1, b1) = spans
+    assert a0 < b1 and a1 < b0, spans
     left = [d for p in procs for d in Path("/sys/fs/cgroup").glob(f"*/tlcourse/sandbox-{p.pid}-*")]
     assert left == [], left
