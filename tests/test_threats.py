@@ -445,9 +445,9 @@ def test_stock_nbgrader_baseline(stock, main):
 # --------------------------------------------------------------------------- 13. the trusted side
 @pytest.fixture(scope="module")
 def red(tmp_path_factory):
-    """The red-team batch: attacks on what the grader itself reads, decodes and writes, slow
-    submissions, and students the file names could confuse, with a bystander (frank), graded in
-    one batch; then feedback and exports rebuilt from the saved results."""
+    """The red-team batch: attacks on what the grader itself reads, decodes and writes, and
+    students the file names could confuse, with a bystander (frank), graded in one batch; then
+    feedback and exports rebuilt from the saved results."""
     import resource
 
     tmp = tmp_path_factory.mktemp("red")
@@ -553,21 +553,39 @@ def test_a_stored_result_can_never_crash_feedback_or_export(red, tmp_path):
     assert {r.student: r.status for r in results}["gus"] == "error"
 
 
-def test_slow_submissions_do_not_hold_the_class_hostage(red):
+@pytest.fixture(scope="module")
+def slow(tmp_path_factory):
+    """Three slow submissions (right answers, every call sleeping just under the call limit)
+    and a bystander, graded in one batch of their own: nothing else in it computes for long, so
+    when each slow one starts depends on the grader alone, not on how loaded the machine is."""
+    tmp = tmp_path_factory.mktemp("slow")
+    ctx = T.Ctx(work=str(tmp / "work"), subs=str(tmp / "subs"), marker=T.new_marker())
+    start = time.perf_counter()
+    try:
+        results = T.grade_ours([a for a in ATTACKS.values() if a.batch == "slow"], tmp / "subs",
+                               tmp / "work", ctx, T.LIMITS["slow"])
+    finally:
+        T.kill_leftovers(ctx.marker)
+    return SimpleNamespace(results=results, seconds=time.perf_counter() - start,
+                           work=tmp / "work")
+
+
+def test_slow_submissions_do_not_hold_the_class_hostage(slow):
     """Three submissions sleep just under the call limit in every call: they wait, they do not
     compute, so they run side by side (and with everyone else): the batch ends about one wall
     limit after it started, not one per slow submission."""
-    wall = T.LIMITS["red"].wall_s
+    wall = T.LIMITS["slow"].wall_s
     spans = []
     for i in range(3):
-        r = red.results[f"t17-slow-{i}"]
+        r = slow.results[f"t17-slow-{i}"]
         assert r.seconds < wall + 10, r.seconds
-        end = (red.work / "results" / A / f"t17-slow-{i}.json").stat().st_mtime
+        end = (slow.work / "results" / A / f"t17-slow-{i}.json").stat().st_mtime
         spans.append((end - r.seconds, end))
     # side by side: all three were being graded at one moment (one lock, or a worker per slow
     # submission, would have queued them one after the other)
     assert max(s for s, _ in spans) < min(e for _, e in spans), spans
-    assert red.seconds < 3 * wall + 30, f"the batch took {red.seconds:.0f} s"
+    assert slow.results["heidi"].total == 10, slow.results["heidi"].error
+    assert slow.seconds < 3 * wall + 30, f"the batch took {slow.seconds:.0f} s"
 
 
 # --------------------------------------------------------------------------- 15. fail closed
