@@ -62,7 +62,18 @@ def _preload(release: Path) -> object:
     import torch
 
     torch.set_num_threads(1)
-    from autograder import runner, sandbox, verdict  # noqa: F401
+    # nbformat's validator imports jsonschema, whose IRI format checks build a grammar when
+    # `rfc3987_syntax` is importable: about 2 s of this server's start, for checks that
+    # nbformat never runs (it validates without a format checker). Not imported here; the
+    # name is released again afterwards, so an import by a submission works as usual.
+    blocked = "rfc3987_syntax" not in sys.modules
+    if blocked:
+        sys.modules["rfc3987_syntax"] = None
+    try:
+        from autograder import runner, sandbox, verdict  # noqa: F401
+    finally:
+        if blocked and sys.modules.get("rfc3987_syntax", 0) is None:
+            del sys.modules["rfc3987_syntax"]
 
     source = verdict.Source.load(release, public=True)
     verdict.parse_submission(release.read_bytes())      # warm: the notebook validator

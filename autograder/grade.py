@@ -281,6 +281,87 @@ def record(gb, result: Result) -> None:
     gb.db.commit()
 
 
+@functools.lru_cache(maxsize=1)
+def _alembic_head() -> str:
+    """nbgrader's newest gradebook schema revision, what ``alembic heads`` prints, read in this
+    process from nbgrader's own migration scripts."""
+    import nbgrader
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(nbgrader.__file__).parent / "alembic"))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def _create_gradebook(db_url: str, course_id: str) -> None:
+    """Make the gradebook, when it does not exist yet, with nbgrader's own code: only the schema
+    revision it records is read in this process, where nbgrader starts ``alembic`` as a new
+    Python process for it (seconds of CPU before the first submission can be graded)."""
+    import nbgrader.api as nb_api
+
+    try:
+        head = _alembic_head()
+    except Exception:
+        return                          # nbgrader makes it itself, its own way
+    original = nb_api.get_alembic_version
+    nb_api.get_alembic_version = lambda: head
+    try:
+        nb_api.Gradebook(db_url, course_id).close()
+    finally:
+        nb_api.get_alembic_version = original
+
+
+_warming: dict[str, threading.Thread] = {}
+
+
+def _warm_async(assignment: str) -> None:
+    """Start the assignment's fork server in the background (torch and the setup's imports take
+    seconds): it warms up while the submissions are collected and nbgrader prepares."""
+    from . import forkserver
+
+    t = _warming.get(assignment)
+    if t is None or not t.is_alive():
+        t = _warming[assignment] = threading.Thread(target=_warm, args=(forkserver, assignment),
+                                                    daemon=True)
+        t.start()
+
+
+def _close_servers() -> None:
+    """End the fork servers, once those still starting have started (none is left behind)."""
+    from . import forkserver
+
+    for t in list(_warming.values()):
+        t.join()
+    _warming.clear()
+    forkserver.close_servers()
+
+
+_plots_warm = threading.Event()
+
+
+def _warm_plots() -> None:
+    """Import matplotlib and draw one figure (the summary page's histograms), once per process,
+    while the fork server starts: not in the batch's tail, where the summary is drawn."""
+    if _plots_warm.is_set():
+        return
+    _plots_warm.set()
+    try:
+        import io
+
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(2, 1))
+        fig.subplots().bar([0, 1], [1, 2])
+        fig.savefig(io.BytesIO(), format="png", dpi=40)
+    except Exception:
+        pass
+
+
 def _warm(forkserver, assignment: str) -> None:
     try:
         forkserver.server_for(course.EXERCISES / assignment / f"{assignment}.ipynb")
@@ -359,23 +440,32 @@ def grade(assignment: str, submissions: Path | None = None, work: Path | None = 
     if isolate and not ok:
         raise SystemExit(f"cannot sandbox submissions: {why}. Run as root on Linux, or pass "
                          "--no-sandbox to grade WITHOUT isolation (only for code you trust).")
-    if submissions is not None:
-        found, problems = collect.collect(assignment, Path(submissions), work)
-        for p in problems:
-            print(f"warning: {p}")
-    else:
-        found = submitted(assignment, work)
-        if not found:
-            raise SystemExit(f"nothing to grade in {work / 'submitted'}: collect submissions first")
-    hide = {str(course.ROOT), str(work), "/root", "/home"}
-    if submissions is not None:
-        hide.add(str(Path(submissions).resolve()))
+    if submissions is None and not submitted(assignment, work):
+        raise SystemExit(f"nothing to grade in {work / 'submitted'}: collect submissions first")
+    # the feedback workers are forked first, before any thread of this process exists
     with FeedbackWriter(assignment, work, workers or os.cpu_count() or 1) as writer:
-        results = grade_collected(assignment, found, work, sorted(hide), workers, limits,
-                                  scheduler, isolate, force, progress, db_url,
-                                  on_result=writer.submit)
+        try:
+            if isolate and not scheduler:
+                _warm_async(assignment)     # the fork server warms up while collect runs
+            threading.Thread(target=_warm_plots, daemon=True).start()
+            if submissions is not None:
+                found, problems = collect.collect(assignment, Path(submissions), work)
+                for p in problems:
+                    print(f"warning: {p}")
+            else:
+                found = submitted(assignment, work)
+            hide = {str(course.ROOT), str(work), "/root", "/home"}
+            if submissions is not None:
+                hide.add(str(Path(submissions).resolve()))
+            results = grade_collected(assignment, found, work, sorted(hide), workers, limits,
+                                      scheduler, isolate, force, progress, db_url,
+                                      on_result=writer.submit)
+            writer.submit_missing(results)
+            write_exports(assignment, work, results)    # here, while the workers write the last pages
+        finally:
+            if isolate and not scheduler:
+                _close_servers()              # (also when collect failed: it was warming)
         writer.finish(results)
-    write_exports(assignment, work, results)
     return results
 
 
@@ -389,10 +479,9 @@ def grade_collected(assignment: str, found: dict[str, Path], work: Path, hide: l
     limits = limits or Limits()
     workers = workers or os.cpu_count() or 1
     if isolate and not scheduler:   # warm the fork server while nbgrader prepares
-        from . import forkserver
-
-        threading.Thread(target=_warm, args=(forkserver, assignment), daemon=True).start()
+        _warm_async(assignment)
     api = course.api(work=work, release=work / "release", db_url=db_url)
+    _create_gradebook(api.coursedir.db_url, api.coursedir.course_id)
     # Records the assignment, its graded cells and points in the gradebook.
     course.check(api.generate_assignment(assignment, force=True), f"preparing {assignment}")
     source_path = course.source_notebook(assignment)
@@ -455,9 +544,7 @@ def grade_collected(assignment: str, found: dict[str, Path], work: Path, hide: l
                 pool.close() if scheduler else pool.shutdown(wait=True, cancel_futures=True)
                 _slots = None
                 if not scheduler:
-                    from . import forkserver
-
-                    forkserver.close_servers()
+                    _close_servers()
     return [results[s] for s in sorted(results)]
 
 
@@ -512,11 +599,14 @@ class FeedbackWriter:
         except Exception:        # a broken pool: the rest is written in this process
             self.pool = None
 
-    def finish(self, results: list[Result]) -> list[Path]:
-        source = _source_cached(self.assignment)
+    def submit_missing(self, results: list[Result]) -> None:
         for r in results:
             if r.student not in self.done:
                 self.submit(r)
+
+    def finish(self, results: list[Result]) -> list[Path]:
+        source = _source_cached(self.assignment)
+        self.submit_missing(results)
         paths = []
         for r in results:
             try:

@@ -1,6 +1,7 @@
 """Grading throughput: the course's sandboxed grader against stock nbgrader, on one mixed batch.
 
     .venv/bin/python bench/grading_throughput.py [--n 100] [--workers 2] [--budget 20] [--quick]
+                                                 [--baseline OTHER-CHECKOUT] [--slow]
 
 Generates ``--n`` submissions of 04_attention into a temporary folder (fixed ``--seed``): 60 %
 correct (the reference solution), 25 % wrong (each mutant of ``autograder/mutants`` in turn),
@@ -16,13 +17,17 @@ correct (the reference solution), 25 % wrong (each mutant of ``autograder/mutant
 and prints submissions per minute, the ratio, where the time of one submission goes in each
 (timed in the run, plus small direct timings), and whether the two graders agree on every
 submission. It prints figures only; it asserts nothing about speed. Process start-up and imports
-of this script are not counted for either grader.
+of this script are not counted for either grader. ``--baseline DIR`` also grades the batch, in the
+same run, with the grader of another checkout (e.g. ``git worktree add --detach ../base main``):
+the "before" row. ``--slow`` measures only the slow-submission scenario: five submissions whose
+every call sleeps just under the per-call limit among fifteen, against fifteen right answers.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import inspect
+import json
 import os
 import random
 import statistics
@@ -248,6 +253,61 @@ def run_stock(folder: Path, work: Path, budget: float):
     return {r.student: r for r in results}, wall, clock
 
 
+# A run of another checkout's grader (``--baseline``: e.g. the main branch in a git worktree) on
+# the same batch, in a process of its own that imports that checkout: its wall time for
+# ``grade.grade`` (imports not counted, as for ours), its results, and one correct submission
+# through its ``grade.grade_one`` (the judge's split from TLCOURSE_TIMING), best of ``reps``.
+OTHER = r"""
+import json, os, sys, time
+checkout, assignment, subs, work, workers, budget, correct, marks, reps = sys.argv[1:]
+sys.path.insert(0, checkout)
+from autograder import course, forkserver, grade
+from autograder.sandbox import Limits
+import nbgrader.api, nbgrader.apps
+limits = Limits(wall_s=float(budget), cpu_s=int(float(budget)))
+t = time.perf_counter()
+rs = grade.grade(assignment, subs, work, workers=int(workers), limits=limits, progress=False)
+wall = time.perf_counter() - t
+os.environ["TLCOURSE_TIMING"] = marks
+forkserver.close_servers()
+hide = sorted({str(course.ROOT), os.path.dirname(marks), "/root", "/home"})
+totals = []
+for i in range(int(reps) + 1):
+    t = time.perf_counter()
+    grade.grade_one(correct, str(course.source_notebook(assignment)), "bench", hide,
+                    limits.__dict__, True, "bench")
+    totals.append(time.perf_counter() - t)
+forkserver.close_servers()
+rows = [json.loads(line) for line in open(marks).read().splitlines()][1:]
+best = min(rows, key=lambda m: m["judged"])
+print(json.dumps({"wall": wall, "results": [r.to_json() for r in rs], "total": min(totals[1:]),
+                  "tests": best["tests"] - best["ready"], "judge": best["judged"]}))
+"""
+
+
+def run_other(checkout: Path, folder: Path, work: Path, tmp: Path, correct: Path, args):
+    from autograder.verdict import Result
+
+    env = {k: v for k, v in os.environ.items() if k != "TLCOURSE_TIMING"}
+    env["PYTHONPATH"] = str(checkout)
+    out = subprocess.run([sys.executable, "-c", OTHER, str(checkout), ASSIGNMENT, str(folder),
+                          str(work), str(args.workers), str(args.budget), str(correct),
+                          str(tmp / "timing-baseline.jsonl"), str(args.reps)],
+                         cwd=checkout, env=env, capture_output=True, text=True, check=True)
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    results = {r["student"]: Result.from_json(r) for r in data.pop("results")}
+    return results, data
+
+
+def describe_checkout(checkout: Path) -> str:
+    try:
+        rev = subprocess.run(["git", "-C", str(checkout), "log", "-1", "--format=%h %s"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        rev = "?"
+    return f"{checkout} ({rev[:60]})"
+
+
 # --------------------------------------------------------------------------- direct timings
 def best_time(fn, reps: int) -> float:
     times = []
@@ -400,7 +460,8 @@ def compare(batch, ours, theirs):
 
 
 # --------------------------------------------------------------------------- report
-def report_runs(args, batch, counts, ours, ours_wall, oc, theirs, stock_wall, sc) -> None:
+def report_runs(args, batch, counts, ours, ours_wall, oc, theirs, stock_wall, sc,
+                other=None) -> None:
     n = len(batch)
     rate_o, rate_s = 60 * n / ours_wall, 60 * n / stock_wall
     ratio = rate_o / rate_s
@@ -409,6 +470,11 @@ def report_runs(args, batch, counts, ours, ours_wall, oc, theirs, stock_wall, sc
     print("|---|---|---|---|---|")
     print(f"| ours: autograder.grade, {args.workers} workers, sandboxed, budget {args.budget:g} s/notebook "
           f"| {len(ours)} | {ours_wall:.1f} | {rate_o:.1f} | {ratio:.2f}x |")
+    if other is not None:
+        o_res, o_data = other
+        rate_b = 60 * n / o_data["wall"]
+        print(f"| before: {describe_checkout(args.baseline)}, same options | {len(o_res)} | "
+              f"{o_data['wall']:.1f} | {rate_b:.1f} | {rate_b / rate_s:.2f}x |")
     print(f"| stock: autograder.stock (nbgrader autograde + feedback), sequential, timeout "
           f"{args.budget:g} s/cell | {len(theirs)} | {stock_wall:.1f} | {rate_s:.1f} | 1.00x |")
     print(f"\nratio ours/stock: {ratio:.2f}x (target >= 10x: {'met' if ratio >= 10 else 'NOT met'})")
@@ -485,7 +551,7 @@ def report_runs(args, batch, counts, ours, ours_wall, oc, theirs, stock_wall, sc
         print(f"| {kind} | {c} | {o / c:.2f} | {s / c:.2f} |")
 
 
-def report_direct(args, tmp: Path, sid: str, sc, batch) -> None:
+def report_direct(args, tmp: Path, sid: str, sc, batch, other=None) -> None:
     print(f"\n## One correct submission, timed directly (best of {args.reps}, one at a time)\n",
           flush=True)
     py = [sys.executable, "-I"]
@@ -528,6 +594,11 @@ def report_direct(args, tmp: Path, sid: str, sc, batch) -> None:
             print(f"- ours, as graded: overhead per correct submission beyond its cells "
                   f"({d['cells']:.3f} s, timed alone) and its hidden tests ({f['tests']:.3f} s): "
                   f"{f['total'] - d['cells'] - f['tests']:.3f} s")
+        if other is not None:
+            o = other[1]
+            print(f"- before ({describe_checkout(args.baseline)}), as graded: one correct "
+                  f"submission {o['total']:.3f} s, hidden tests {o['tests']:.3f} s, overhead "
+                  f"beyond the cells and the hidden tests {o['total'] - d['cells'] - o['tests']:.3f} s")
     except Exception as exc:
         print(f"- ours: direct timings failed: {type(exc).__name__}: {exc}")
     try:
@@ -549,6 +620,60 @@ def report_direct(args, tmp: Path, sid: str, sc, batch) -> None:
         print(f"- stock: direct timings failed: {type(exc).__name__}: {exc}")
 
 
+# --------------------------------------------------------------------------- slow submissions
+def slow_batch(args) -> None:
+    """Five slow submissions among fifteen: the right answers, every call sleeping just under the
+    per-call limit (they wait, they do not compute). Grades a baseline batch (fifteen right
+    answers) and the slow batch (ten of them and the five slow ones) with the same limits, one
+    after the other, and prints both times next to the baseline's plus one slow submission's
+    time limit (the goal) and plus one limit per slow submission (a queue)."""
+    import threats as T
+
+    limits = Limits(wall_s=args.budget, cpu_s=int(args.budget))
+    sleep = round(limits.call_s - 0.5, 2)
+    sleepy = T.SLEEPY.replace("time.sleep(4.5)", f"time.sleep({sleep:g})")
+    assert f"time.sleep({sleep:g})" in sleepy
+    n_slow, n = 5, 15
+    print(f"## Slow submissions: {n_slow} among {n} ({ASSIGNMENT}, {args.workers} workers, "
+          f"wall limit {limits.wall_s:g} s per submission, {limits.call_s:g} s per call; each call "
+          f"of a slow one sleeps {sleep:g} s); {load_avg()}\n", flush=True)
+    with tempfile.TemporaryDirectory(prefix="slow-batch-") as tmp:
+        tmp = Path(tmp)
+        base, mixed = tmp / "baseline", tmp / "slow"
+        for i in range(n):
+            write(filled(ASSIGNMENT), base / f"s{i:02d}.ipynb")
+        for i in range(n - n_slow):
+            write(filled(ASSIGNMENT), mixed / f"s{i:02d}.ipynb")
+        ctx = T.Ctx(work=str(tmp / "work-slow"), subs=str(mixed), marker=T.new_marker())
+        for i in range(n_slow):
+            attack = T.Attack(f"slow{i}", "18 slow", "right answers, every call sleeps",
+                              start=[sleepy], wrap=True)
+            T.write(T.build(attack, ctx), mixed / f"slow{i}.ipynb")
+        times, results = {}, {}
+        for name, folder in (("baseline", base), ("slow", mixed)):
+            t = now()
+            results[name] = grade.grade(ASSIGNMENT, folder, tmp / f"work-{name}",
+                                        workers=args.workers, limits=limits, progress=False)
+            times[name] = now() - t
+    b, s, w = times["baseline"], times["slow"], limits.wall_s
+    slow = [r for r in results["slow"] if r.student.startswith("slow")]
+    others = [r for r in results["slow"] if not r.student.startswith("slow")]
+    print("| batch | submissions | wall s |")
+    print("|---|---|---|")
+    print(f"| baseline: {n} right answers | {n} | {b:.1f} |")
+    print(f"| slow: {n - n_slow} right answers + {n_slow} slow | {n} | {s:.1f} |")
+    print(f"\n- goal: the slow batch within the baseline + one slow submission's limit = "
+          f"{b:.1f} + {w:g} = {b + w:.1f} s: {'met' if s <= b + w else 'NOT met'} "
+          f"(slow - baseline = {s - b:.1f} s)")
+    print(f"- one slow submission after the other would take about the baseline + {n_slow} limits "
+          f"= {b + n_slow * w:.0f} s")
+    print(f"- the slow ones, each: {', '.join(f'{r.total:g} pts in {r.seconds:.1f} s' for r in slow)}"
+          f" ({slow[0].error or 'no error'})")
+    print(f"- the right answers next to them: {sum(r.total == 10 for r in others)} of "
+          f"{len(others)} kept full marks, {max(r.seconds for r in others):.2f} s at most each")
+    print(f"- {load_avg()}")
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=100, help="submissions in the batch (default 100)")
@@ -558,6 +683,11 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reps", type=int, default=3, help="repetitions of each direct timing")
     p.add_argument("--quick", action="store_true", help="a batch of 20 (about 3 minutes)")
+    p.add_argument("--baseline", type=Path, default=None,
+                   help="another checkout of the course (e.g. a git worktree of main): its grader "
+                        "grades the same batch in the same run, as the 'before' row")
+    p.add_argument("--slow", action="store_true",
+                   help="only the slow-submission scenario: 5 slow among 15 (about a minute)")
     args = p.parse_args(argv)
     if args.quick:
         args.n = 20
@@ -566,6 +696,10 @@ def main(argv=None) -> None:
         raise SystemExit(f"the course's grader needs its sandbox here: {why}")
     import nbgrader.api  # noqa: F401  (imported here: out of both timings)
     import nbgrader.apps  # noqa: F401
+
+    if args.slow:
+        slow_batch(args)
+        return
 
     loads = [("start", load_avg())]
     with tempfile.TemporaryDirectory(prefix="grading-throughput-") as tmp:
@@ -578,11 +712,16 @@ def main(argv=None) -> None:
               + load_avg(), flush=True)
         ours, ours_wall, oc = run_ours(subs, tmp / "work-ours", args.workers, args.budget)
         loads.append(("after ours", load_avg()))
+        sid = next(s for s, (kind, _) in batch.items() if kind == "correct")
+        other = None
+        if args.baseline:
+            correct = tmp / "work-ours" / "submitted" / sid / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+            other = run_other(args.baseline, subs, tmp / "work-baseline", tmp, correct, args)
+            loads.append(("after before", load_avg()))
         theirs, stock_wall, sc = run_stock(subs, tmp / "work-stock", args.budget)
         loads.append(("after stock", load_avg()))
-        report_runs(args, batch, counts, ours, ours_wall, oc, theirs, stock_wall, sc)
-        sid = next(s for s, (kind, _) in batch.items() if kind == "correct")
-        report_direct(args, tmp, sid, sc, batch)
+        report_runs(args, batch, counts, ours, ours_wall, oc, theirs, stock_wall, sc, other)
+        report_direct(args, tmp, sid, sc, batch, other)
         loads.append(("end", load_avg()))
     print("\n## Load\n")
     for when, text in loads:

@@ -50,7 +50,7 @@ SOLUTION = course.source_notebook(ASSIGNMENT)
 # on 2 CPUs) and "lock" (an endless call next to a bystander, and the forked memory eater, under
 # a small memory limit that its children add up past).
 LIMITS = {"main": Limits(wall_s=20, cpu_s=20), "hog": Limits(wall_s=20, cpu_s=20),
-          "red": Limits(wall_s=20, cpu_s=20),
+          "red": Limits(wall_s=20, cpu_s=20), "slow": Limits(wall_s=20, cpu_s=20),
           "lock": Limits(wall_s=30, cpu_s=30, memory_mb=2048)}
 VICTIMS = ("alice", "bob", "carol")        # alice, bob: right answers; carol: the untouched release
 CLASSES = {"multi_head_self_attention": "MultiHeadSelfAttention", "layer_norm": "LayerNorm"}
@@ -741,9 +741,13 @@ def catalogue() -> list[Attack]:
         A("t16b-uncut-message", "13 bounded grader",
           "the runner's cut removed: a 6 MB error message with a lone surrogate goes out whole",
           end=[UNCUT_MESSAGE], batch="red"),
+        # slow submissions, in a batch of their own: with a bystander, and nothing else that
+        # computes for long (so nothing but their own waiting decides when they run)
+        A("heidi", "14 slow submissions", "bystander of the slow batch (right answers)",
+          batch="slow"),
         *[A(f"t17-slow-{i}", "14 slow submissions",
             "right answers, each call sleeps 4.5 s (under the 5 s call limit)",
-            start=[SLEEPY], wrap=True, batch="red") for i in range(3)],
+            start=[SLEEPY], wrap=True, batch="slow") for i in range(3)],
     ]
 
 
@@ -1103,7 +1107,7 @@ def main(argv=None) -> None:
         time.sleep(6)
         survivors = processes_with(marker)
         shm_left = shm_exists(ctx.ipc_key)
-        for batch in ("hog", "lock", "red"):
+        for batch in ("hog", "lock", "red", "slow"):
             t0 = time.perf_counter()
             with cpus(2) if batch == "hog" else contextlib.nullcontext():
                 ours.update(grade_ours([a for a in attacks if a.batch == batch],

@@ -138,3 +138,25 @@ def test_stock_nbgrader_agrees_on_solution_release_and_mutants(stock_graded):
         r = results[f"mutant-{m.name}"]
         assert r.scores[m.test_cell] < r.max_scores[m.test_cell], m.name
     assert results["broken"].error
+
+
+def test_the_gradebook_records_nbgraders_schema_revision(tmp_path):
+    """The grader makes a new gradebook with nbgrader's own code, reading the schema revision
+    in its process: the same revision as ``alembic heads``, which nbgrader would have run."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    from nbgrader.dbutil import _temp_alembic_ini
+
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    with _temp_alembic_ini("sqlite:////tmp/gradebook.db") as ini:
+        heads = subprocess.check_output(["alembic", "-c", ini, "heads"], env=env, text=True)
+    assert grade._alembic_head() == heads.split()[0]
+    db = tmp_path / "gradebook.db"
+    grade._create_gradebook(f"sqlite:///{db}", "tlcourse")
+    with sqlite3.connect(db) as con:
+        assert con.execute("select version_num from alembic_version").fetchall() == \
+            [(heads.split()[0],)]
+        assert con.execute("select id from course").fetchall() == [("tlcourse",)]

@@ -445,9 +445,9 @@ def test_stock_nbgrader_baseline(stock, main):
 # --------------------------------------------------------------------------- 13. the trusted side
 @pytest.fixture(scope="module")
 def red(tmp_path_factory):
-    """The red-team batch: attacks on what the grader itself reads, decodes and writes, slow
-    submissions, and students the file names could confuse, with a bystander (frank), graded in
-    one batch; then feedback and exports rebuilt from the saved results."""
+    """The red-team batch: attacks on what the grader itself reads, decodes and writes, and
+    students the file names could confuse, with a bystander (frank), graded in one batch; then
+    feedback and exports rebuilt from the saved results."""
     import resource
 
     tmp = tmp_path_factory.mktemp("red")
@@ -553,21 +553,39 @@ def test_a_stored_result_can_never_crash_feedback_or_export(red, tmp_path):
     assert {r.student: r.status for r in results}["gus"] == "error"
 
 
-def test_slow_submissions_do_not_hold_the_class_hostage(red):
+@pytest.fixture(scope="module")
+def slow(tmp_path_factory):
+    """Three slow submissions (right answers, every call sleeping just under the call limit)
+    and a bystander, graded in one batch of their own: nothing else in it computes for long, so
+    when each slow one starts depends on the grader alone, not on how loaded the machine is."""
+    tmp = tmp_path_factory.mktemp("slow")
+    ctx = T.Ctx(work=str(tmp / "work"), subs=str(tmp / "subs"), marker=T.new_marker())
+    start = time.perf_counter()
+    try:
+        results = T.grade_ours([a for a in ATTACKS.values() if a.batch == "slow"], tmp / "subs",
+                               tmp / "work", ctx, T.LIMITS["slow"])
+    finally:
+        T.kill_leftovers(ctx.marker)
+    return SimpleNamespace(results=results, seconds=time.perf_counter() - start,
+                           work=tmp / "work")
+
+
+def test_slow_submissions_do_not_hold_the_class_hostage(slow):
     """Three submissions sleep just under the call limit in every call: they wait, they do not
     compute, so they run side by side (and with everyone else): the batch ends about one wall
     limit after it started, not one per slow submission."""
-    wall = T.LIMITS["red"].wall_s
+    wall = T.LIMITS["slow"].wall_s
     spans = []
     for i in range(3):
-        r = red.results[f"t17-slow-{i}"]
+        r = slow.results[f"t17-slow-{i}"]
         assert r.seconds < wall + 10, r.seconds
-        end = (red.work / "results" / A / f"t17-slow-{i}.json").stat().st_mtime
+        end = (slow.work / "results" / A / f"t17-slow-{i}.json").stat().st_mtime
         spans.append((end - r.seconds, end))
     # side by side: all three were being graded at one moment (one lock, or a worker per slow
     # submission, would have queued them one after the other)
     assert max(s for s, _ in spans) < min(e for _, e in spans), spans
-    assert red.seconds < 3 * wall + 30, f"the batch took {red.seconds:.0f} s"
+    assert slow.results["heidi"].total == 10, slow.results["heidi"].error
+    assert slow.seconds < 3 * wall + 30, f"the batch took {slow.seconds:.0f} s"
 
 
 # --------------------------------------------------------------------------- 15. fail closed
@@ -592,19 +610,25 @@ def test_no_control_group_means_not_graded_unless_allowed(tmp_path, monkeypatch)
 
 def test_two_graders_at_once_keep_every_limit(tmp_path):
     """Two grading batches on one machine at the same time (two processes, as two instructors
-    or two Dask workers): each sandbox gets its own cgroup and uid, every memory limit holds."""
+    or two Dask workers): each sandbox gets its own cgroup and uid, and every limit holds in
+    both: the memory limit of a submission's processes together, the file and /tmp sizes, the
+    time limits; a right answer next to them keeps its points."""
     import subprocess
 
+    from autograder.sandbox import Limits
+
     marker = T.new_marker()
+    limits = Limits(wall_s=30, cpu_s=30, memory_mb=2048)
     procs = []
     for k in range(2):
         subs, work = tmp_path / f"subs{k}", tmp_path / f"work{k}"
         ctx = T.Ctx(work=str(work), subs=str(subs), marker=marker)
-        for a in (ATTACKS["t09f-memory-forked"], ATTACKS["erin"]):
-            T.write(T.build(a, ctx), subs / f"{a.sid}.ipynb")
+        for sid in ("t09f-memory-forked", "erin", "t08-loop", "t09c-disk"):
+            T.write(T.build(ATTACKS[sid], ctx), subs / f"{sid}.ipynb")
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "autograder", "grade", A, str(subs), "--work", str(work),
-             "--workers", "2", "--timeout", "30", "--memory", "2048"], cwd=T.ROOT,
+             "--workers", "2", "--timeout", f"{limits.wall_s:g}", "--memory",
+             f"{limits.memory_mb}"], cwd=T.ROOT,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     try:
         outs = [p.communicate(timeout=300)[0] for p in procs]
@@ -615,18 +639,33 @@ def test_two_graders_at_once_keep_every_limit(tmp_path):
         T.kill_leftovers(marker)
     from autograder.verdict import Result
 
+    spans = []
     for k, out in enumerate(outs):
         assert procs[k].returncode == 0, out[-2000:]
-        res = {p.stem: Result.from_json(json.loads(p.read_text()))
-               for p in (tmp_path / f"work{k}" / "results" / A).glob("*.json")}
+        files = list((tmp_path / f"work{k}" / "results" / A).glob("*.json"))
+        res = {p.stem: Result.from_json(json.loads(p.read_text())) for p in files}
+        ends = {p.stem: p.stat().st_mtime for p in files}
+        spans.append((min(ends[s] - r.seconds for s, r in res.items()), max(ends.values())))
+        assert not any("control group" in r.error for r in res.values()), res
         assert res["erin"].total == 10, res["erin"].error
         r = res["t09f-memory-forked"]
-        assert "control group" not in r.error, r.error
         rep = T.report(r)
         if rep is None:   # stopped before it could report: by a limit, and it says so
             said = r.error + " ".join(c["error"] or "" for c in r.cells)
             assert "memory" in said or "time limit" in said, (r.error, r.cells[-1:])
         else:
-            assert rep["total_mb"] <= 2048 + 64 and len(rep["children_mb"]) < 4, rep
+            assert rep["total_mb"] <= limits.memory_mb + 64 and len(rep["children_mb"]) < 4, rep
+        r = res["t08-loop"]                  # the time limits: the loop's cell is stopped
+        assert r.total == 10 and r.seconds < limits.wall_s + 10, (r.error, r.seconds)
+        assert any((c["error"] or "").startswith("time limit") for c in r.cells) \
+            or r.error.startswith("time limit"), (r.error, r.cells)
+        r = res["t09c-disk"]                 # the file size and /tmp limits
+        rep = T.report(r)
+        assert r.total == 10 and rep and all(v.startswith("stopped") for v in rep.values()), rep
+        written = [int(v.split()[2]) for v in rep.values()]
+        assert max(written) <= limits.file_mb and sum(written) <= limits.tmp_mb, rep
+    # the two batches were graded at the same time, not one after the other
+    (a0, b0), (a1, b1) = spans
+    assert a0 < b1 and a1 < b0, spans
     left = [d for p in procs for d in Path("/sys/fs/cgroup").glob(f"*/tlcourse/sandbox-{p.pid}-*")]
     assert left == [], left
