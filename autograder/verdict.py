@@ -354,7 +354,8 @@ def _failure(exc: BaseException) -> str:
         return str(exc) or "the result differs from the reference on freshly drawn inputs"
     if isinstance(exc, TypeError) and "submission" in str(exc):
         return f"your code returned the wrong kind of value ({exc})"
-    return f"a hidden test could not use your code ({type(exc).__name__}: {exc})"
+    return (f"a hidden test could not use your code ({type(exc).__name__}: {exc}): check that it "
+            "takes the arguments the task describes and returns the kind of value it asks for")
 
 
 def _hidden_tests(code: str, ns: dict) -> list[tuple[str, object]]:
