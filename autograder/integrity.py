@@ -118,6 +118,25 @@ DENIED_IN: dict[str, dict[str, set[tuple[str, str]]]] = {
     "06_gpt": {"tlcourse.gpt.GPT": {("count_params", "count_params")}},
 }
 
+# Calls an assignment's text forbids in a task (answer cell -> [(name, why)]): a dotted name that
+# ends with ``name``, or ``name=True`` as a keyword. Read in the judge from the answer's code (and
+# the student's helpers it uses): such an answer earns nothing for its task.
+_ATTENTION_APIS = [("scaled_dot_product_attention", "F.scaled_dot_product_attention"),
+                   ("MultiheadAttention", "nn.MultiheadAttention"), ("LayerNorm", "nn.LayerNorm"),
+                   ("layer_norm", "F.layer_norm")]
+FORBIDDEN: dict[str, dict[str, list[tuple[str, str]]]] = {
+    "03_elmo_ulmfit": {"bidirectional_lstm": [("bidirectional", "nn.LSTM(..., bidirectional=True)")]},
+    "04_attention": {
+        "basic_self_attention": _ATTENTION_APIS,
+        "scaled_dot_product_attention": _ATTENTION_APIS,
+        "causal_mask": _ATTENTION_APIS,
+        "multi_head_self_attention": _ATTENTION_APIS[1:],    # F.scaled_dot_product_attention: allowed
+        "layer_norm": _ATTENTION_APIS,
+        "sinusoidal_positions": _ATTENTION_APIS,
+    },
+    "06_gpt": {"causal_lm": [("scaled_dot_product_attention", "F.scaled_dot_product_attention")]},
+}
+
 CHECK_MODULES = ["tlcourse.checks.attention", "tlcourse.checks.bert", "tlcourse.checks.distillation",
                  "tlcourse.checks.embeddings", "tlcourse.checks.gpt", "tlcourse.checks.ulmfit",
                  "tlcourse.checks.vision"]
@@ -601,6 +620,24 @@ def static_problems(source, answers: dict[str, str], extra: dict[str, list[str]]
                         problems.setdefault(gid, f"{what}: your answer uses {which} course "
                                             f"library's version ({hit}), which is switched off "
                                             "while grading")
+        forbidden = FORBIDDEN.get(source.name, {}).get(task.answer, [])
+        for name in names.get(gid, []) if forbidden else []:
+            for node in _reached(name, bindings):
+                for sub in ast.walk(node):
+                    used = None
+                    if isinstance(sub, ast.Attribute):      # F.x, torch.nn.functional.x
+                        d = _dotted(sub) or ""
+                        used = next((w for n, w in forbidden if d.endswith("." + n)), None)
+                    elif isinstance(sub, ast.ImportFrom):       # from torch... import x
+                        used = next((w for n, w in forbidden for a in sub.names if a.name == n
+                                     and (sub.module or "").split(".")[0] in ("torch", "transformers")),
+                                    None)
+                    elif isinstance(sub, ast.keyword) and isinstance(sub.value, ast.Constant) \
+                            and sub.value.value is True:
+                        used = next((w for n, w in forbidden if sub.arg == n), None)
+                    if used:
+                        problems.setdefault(gid, f"{what}: the assignment asks you not to use {used} "
+                                            "here, and your answer does")
     if everywhere:
         cid, h = everywhere[0]
         msg = (f"your notebook uses {h} (cell {cid}), which can reach the course library's code "
