@@ -28,6 +28,11 @@ MUTANTS = [
     Mutant("mask_probability_ignored", "mask_tokens",
            "< mlm_probability) & ~special", "< 0.15) & ~special",
            "hard-codes 15%: only fresh probabilities at grading time reveal it"),
+    Mutant("mask_labels_float", "mask_tokens",
+           "labels = torch.where(chosen, input_ids, -100)",
+           "labels = torch.where(chosen, input_ids, -100).float()",
+           "returns float labels instead of int64 (F.cross_entropy refuses them as class indices)",
+           hint="should be int64"),
     # Task 2: make_nsp_examples
     Mutant("nsp_random_from_same_document", "make_nsp_examples",
            "other = rng.choice([j for j in range(len(documents)) if j != d])", "other = d",
@@ -61,6 +66,9 @@ MUTANTS = [
            "while len(a) + len(b) > max_len - 3:", "while len(a) + len(b) > max_len:",
            "does not count [CLS] and the two [SEP] in max_len", hint="the 3 special tokens count too"),
     # Task 4: mlm_loss_and_accuracy
+    Mutant("pair_returns_tensors", "encode_pair",
+           "return input_ids, token_type_ids", "return torch.tensor(input_ids), torch.tensor(token_type_ids)",
+           "returns tensors instead of the two lists of ints the task asks for"),
     Mutant("mlm_loss_over_all_positions", "mlm_loss_and_accuracy",
            "loss = F.cross_entropy(logits[keep], labels[keep])",
            'loss = F.cross_entropy(logits.flatten(0, -2), labels.flatten(), ignore_index=-100, '
