@@ -244,7 +244,11 @@ def __course_code_guard(spec, locked):
     import sys
     import types
 
+    import os
+    import threading
+
     getframe = sys._getframe
+    main, pid = threading.main_thread(), os.getpid()
     originals, trampolines, rules = {}, {}, {}
     runner_files = ("runner.py",)
 
@@ -272,6 +276,8 @@ def __course_code_guard(spec, locked):
 
     def verdict(key, frame):
         mode, message, where = rules[key]
+        if threading.current_thread() is not main or os.getpid() != pid:
+            return message       # a thread or a process of the student's: never the checks'
         student, served = outermost_student(frame)
         if student == "inside":
             return None
@@ -363,7 +369,6 @@ def __course_code_guard(spec, locked):
 
     loaded = frozenset(n for n in sys.modules if n == "tlcourse" or n.startswith("tlcourse."))
 
-    import os
     import tlcourse
     roots = tuple(os.path.realpath(p) + os.sep for p in
                   {sys.prefix, sys.base_prefix, os.path.dirname(tlcourse.__path__[0])})
@@ -410,7 +415,8 @@ def guard_cell(source) -> str:
 BANNED_MODULES = {"importlib", "imp", "runpy", "gc", "ctypes", "inspect", "linecache", "marshal",
                   "code", "codeop", "builtins", "subprocess", "multiprocessing", "pty", "pkgutil",
                   "zipimport", "concurrent", "dis", "pdb", "bdb", "trace", "cffi", "pickle",
-                  "dill", "cloudpickle", "shelve", "copyreg", "joblib", "_thread", "posix"}
+                  "dill", "cloudpickle", "shelve", "copyreg", "joblib", "_thread", "posix",
+                  "threading", "asyncio", "sched", "weakref", "atexit", "signal", "faulthandler"}
 ALLOWED_SYS = {"maxsize", "float_info", "version_info", "version", "platform", "byteorder"}
 BANNED_NAMES = {"exec", "eval", "compile", "__import__", "breakpoint", "open", "globals", "vars",
                 "__builtins__", "__loader__", "__spec__", "__file__"}
@@ -428,7 +434,7 @@ BANNED_ATTRS = {"__code__", "__closure__", "__globals__", "__builtins__", "__dic
                 "__course_code_gate__", "getsource", "read_pickle", "loads"}
 # `torch.load`, `np.load` and the like can unpickle anything (a call to any function)
 UNPICKLING_HEADS = {"torch", "np", "numpy", "pickle", "pd", "pandas", "joblib", "serialization"}
-_ALLOWED_ATTR_BASES = {"modules": {"self", "model", "net", "m", "module"}}
+_ALLOWED_ATTR_BASES: dict[str, set] = {}
 
 
 def _module_aliases(tree: ast.AST) -> dict[str, str]:
@@ -447,6 +453,7 @@ def _module_aliases(tree: ast.AST) -> dict[str, str]:
 def hatches(tree: ast.AST) -> list[str]:
     """The tools in ``tree`` (a student's code) that can reach switched-off course code."""
     found = []
+    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             mods = ([a.name for a in node.names] if isinstance(node, ast.Import)
@@ -470,9 +477,8 @@ def hatches(tree: ast.AST) -> list[str]:
                 base = node.value.id if isinstance(node.value, ast.Name) else None
                 if base is not None and base in _ALLOWED_ATTR_BASES.get(node.attr, ()):
                     continue
-                if node.attr == "modules" and isinstance(node.ctx, ast.Load) and base != "sys" \
-                        and not isinstance(node.value, ast.Attribute):
-                    continue      # model.modules(): a torch module's submodules
+                if node.attr == "modules" and id(node) in called:
+                    continue      # model.modules(): a torch module's submodules (sys.modules is no call)
                 found.append(f".{node.attr}")
             elif node.attr == "sys" or (isinstance(node.value, ast.Name) and node.value.id == "sys"
                                         and node.attr not in ALLOWED_SYS):

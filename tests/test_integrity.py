@@ -86,6 +86,12 @@ HATCHES = [
     "import pickle",
     "import builtins\nbuiltins.exec('1')",
     "sys.meta_path.clear()",
+    "s = sys\nm = s.modules",
+    "import threading\nthreading.Thread(target=bert.mask_tokens).start()",
+    "import weakref",
+    "from torch import multiprocessing",
+    "import torch.multiprocessing as mp",
+    "g = getattr(bert, name)",
 ]
 
 
@@ -144,8 +150,8 @@ out = {}
 for call in student["calls"]:
     cell, _, expr = call.rpartition("::")      # the cell the call is made from: student code
     try:
-        eval(compile(expr, f"<cell {cell or 'probe'}>", "eval"), ns)
-        out[call] = "ok"
+        value = eval(compile(expr, f"<cell {cell or 'probe'}>", "eval"), ns)
+        out[call] = value if isinstance(value, str) else "ok"
     except BaseException as e:
         out[call] = f"{type(e).__name__}: {e}"
 print(json.dumps({"errors": errors, "calls": out}))
@@ -178,7 +184,24 @@ def test_the_guard_switches_off_aliases_wrappers_and_subclasses_but_not_the_chec
     calls = ["_alias(ids, 10, [0, 2, 3], 4)", "_wrapper(ids, 10, [0, 2, 3], 4)",
              "_computed(ids, 10, [0, 2, 3], 4)",
              "bert.encode_pair([5], [6], 8, 2, 3)", "bert.pad([[1]], 0)"]
+    code += textwrap.dedent("""
+        import threading as _th
+        def _in_a_thread(*a):
+            box = []
+            t = _th.Thread(target=lambda: box.append(_try(bert.mask_tokens, *a)))
+            t.start(); t.join()
+            return box[0]
+        def _try(f, *a):
+            try:
+                f(*a)
+                return "ok"
+            except Exception as e:
+                return f"{type(e).__name__}: {e}"
+        """)
+    calls.append("_in_a_thread(ids, 10, [0, 2, 3], 4)")
     out = _guarded("05_bert", "mask_tokens", code, calls)
+    # in a thread of the student's, the library's version is off too
+    assert out["calls"]["_in_a_thread(ids, 10, [0, 2, 3], 4)"].startswith("CourseCodeOff"), out
     assert out["errors"] == {}, out["errors"]        # setup, guard, answers, visible checks
     for call in calls[:4]:
         assert out["calls"][call].startswith("CourseCodeOff: Task "), (call, out["calls"][call])
