@@ -352,6 +352,9 @@ def _failure(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, AssertionError):
         return str(exc) or "the result differs from the reference on freshly drawn inputs"
+    if isinstance(exc, NameError) and getattr(exc, "name", None):
+        return (f"your notebook does not define `{exc.name}` as a function or class (the task asks "
+                "for one, with that name)")
     if isinstance(exc, TypeError) and "submission" in str(exc):
         return f"your code returned the wrong kind of value ({exc})"
     return (f"a hidden test could not use your code ({type(exc).__name__}: {exc}): check that it "

@@ -257,3 +257,41 @@ def test_library_import_and_page_copy_earn_nothing_on_their_tasks(cheats_graded)
                     "instead of" in t.message, (student, gid, t.message)
             else:
                 assert t.score == t.max_score, (student, gid, t)
+
+
+# --------------------------------------------------------------------------- bad answers
+BAD_ANSWERS = {   # student -> (answer of causal_mask, a phrase its message must contain)
+    "not-a-function": ("causal_mask = torch.ones(3, 3).bool()", "instead of defining it"),
+    "hidden-binding": ("if True:\n    causal_mask = 42", "does not define `causal_mask`"),
+    "wrong-type": ("def causal_mask(T):\n    return 'lower triangle'", "return a boolean tensor"),
+    "raises": ("def causal_mask(T):\n    raise ValueError('no mask today')",
+               "your code raised ValueError: no mask today"),
+}
+
+
+@pytest.mark.slow
+def test_bad_answers_get_a_plain_message_never_a_traceback(tmp_path):
+    """An answer that is not a function, returns the wrong type or raises: its task gets 0 and a
+    message naming the problem, the other tasks keep their points, and no traceback reaches the
+    result or the feedback."""
+    require_sandbox()
+    from autograder import grade
+    from autograder.submissions import filled
+
+    for student, (answer, _) in BAD_ANSWERS.items():
+        nb = filled("04_attention")
+        for cell in nb.cells:
+            if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "causal_mask":
+                cell.source = answer
+        write(nb, tmp_path / "subs" / f"{student}.ipynb")
+    work = tmp_path / "work"
+    results = {r.student: r for r in grade.grade("04_attention", tmp_path / "subs", work, progress=False)}
+    for student, (_, phrase) in BAD_ANSWERS.items():
+        r = results[student]
+        task = r.tasks["causal_mask_tests"]
+        assert task.score == 0 and phrase in task.message, (student, task.message)
+        assert all(t.score == t.max_score for g, t in r.tasks.items() if g != "causal_mask_tests"), \
+            (student, r.tasks)
+        page = (work / "feedback" / student / "04_attention" / "04_attention.html").read_text()
+        for text in [task.message, task.visible or "", page]:
+            assert "Traceback" not in text and 'File "' not in text, (student, text[:300])
