@@ -431,7 +431,7 @@ BANNED_ATTRS = {"__code__", "__closure__", "__globals__", "__builtins__", "__dic
                 "exc_info", "system", "popen", "fork", "forkpty", "execv", "execve",
                 "execl", "execlp", "execvp", "execvpe", "spawnv", "spawnl", "posix_spawn",
                 "posix_spawnp", "multiprocessing", "hub", "load_inline", "cpp_extension",
-                "__course_code_gate__", "getsource", "read_pickle", "loads"}
+                "__course_code_gate__", "getsource", "read_pickle"}
 # `torch.load`, `np.load` and the like can unpickle anything (a call to any function)
 UNPICKLING_HEADS = {"torch", "np", "numpy", "pickle", "pd", "pandas", "joblib", "serialization"}
 _ALLOWED_ATTR_BASES: dict[str, set] = {}
@@ -471,14 +471,16 @@ def hatches(tree: ast.AST) -> list[str]:
         elif isinstance(node, ast.Name) and node.id in BANNED_NAMES:
             found.append(node.id)
         elif isinstance(node, ast.Attribute):
-            if node.attr == "load" and (_dotted(node) or "").split(".")[0] in UNPICKLING_HEADS:
+            if node.attr in ("load", "loads") and \
+                    (_dotted(node) or "").split(".")[0] in UNPICKLING_HEADS:
                 found.append(f"{_dotted(node)}")
             elif node.attr in BANNED_ATTRS:
                 base = node.value.id if isinstance(node.value, ast.Name) else None
                 if base is not None and base in _ALLOWED_ATTR_BASES.get(node.attr, ()):
                     continue
-                if node.attr == "modules" and id(node) in called:
-                    continue      # model.modules(): a torch module's submodules (sys.modules is no call)
+                if node.attr == "modules" and (id(node) in called or _dotted(node.value) in
+                                               ("nn", "torch.nn")):
+                    continue      # model.modules(), nn.modules.batchnorm (sys.modules is neither)
                 found.append(f".{node.attr}")
             elif node.attr == "sys" or (isinstance(node.value, ast.Name) and node.value.id == "sys"
                                         and node.attr not in ALLOWED_SYS):
@@ -650,7 +652,7 @@ def static_problems(source, answers: dict[str, str], extra: dict[str, list[str]]
                "past the grader: graded work may not use it")
         for gid in source.tasks:
             problems.setdefault(gid, msg)
-    for gid, msg in copy_problems(source, trees).items():
+    for gid, msg in copy_problems(source, trees, dict(cells)).items():
         problems.setdefault(gid, msg)
     return problems
 
@@ -728,33 +730,60 @@ def shape_tokens(node: ast.AST) -> list[str]:
     return re.findall(r"\w+|[^\s\w]", text)
 
 
-def _course_shapes(paths: list[str]) -> list[tuple[str, list[str]]]:
+MIN_MARKED_TOKENS = 10      # shorter code is too small to call a copy, marks or not
+MIN_MARK_CHARS = 15         # a docstring or comment this long, word for word, is the course's
+
+
+def _marks(code: str, node: ast.AST | None = None) -> set[str]:
+    """The docstring and comments of ``code`` (or of ``node`` in it), whitespace normalised: the
+    words a copy keeps that an independent answer does not write the same way."""
+    import io
+    import tokenize
+
+    out = set()
+    if node is not None:
+        doc = ast.get_docstring(node, clean=True)
+        if doc:
+            out.add(" ".join(doc.split()))
+        code = ast.get_source_segment(code, node) or ""
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(code).readline):
+            if tok.type == tokenize.COMMENT:
+                text = " ".join(tok.string.lstrip("#").split())
+                if not text.startswith(("BEGIN SOLUTION", "END SOLUTION")):
+                    out.add(text)
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass
+    return {m for m in out if len(m) >= MIN_MARK_CHARS}
+
+
+def _course_shapes(paths: list[str]) -> list[tuple[str, list[str], frozenset]]:
     return [s for p in paths for s in _course_shape(p)]
 
 
 @functools.lru_cache(maxsize=None)
 def _course_shape(p: str) -> tuple:
-    out = []
-    for p in [p]:
-        try:
-            obj = resolve(p)
-            src = inspect.getsource(obj)
-        except (ImportError, AttributeError, OSError, TypeError):
-            continue
-        import textwrap
+    import textwrap
 
-        tree = _parse(textwrap.dedent(src))
-        if tree is None or not tree.body:
-            continue
-        out.append((p, shape_tokens(tree.body[0])))
-    return tuple(out)
+    try:
+        src = textwrap.dedent(inspect.getsource(resolve(p)))
+    except (ImportError, AttributeError, OSError, TypeError):
+        return ()
+    tree = _parse(src)
+    if tree is None or not tree.body:
+        return ()
+    return ((p, shape_tokens(tree.body[0]), frozenset(_marks(src, tree.body[0]))),)
 
 
-def copy_problems(source, trees: dict) -> dict[str, str]:
-    """Tasks whose graded function or class is a copy of a course object's code."""
+def copy_problems(source, trees: dict, codes: dict | None = None) -> dict[str, str]:
+    """Tasks whose graded function or class is a copy of a course object's code: the same
+    normalised syntax tree (names, comments and docstrings dropped), when it is long enough that
+    an independent answer would not come out the same (``MIN_COPY_TOKENS``), or, shorter, when it
+    also keeps one of the course version's docstring or comments word for word."""
     problems = {}
     names = graded_names(source)
     refs = reference_helpers()
+    codes = codes or {}
     for gid, task in source.tasks.items():
         tree = trees.get(task.answer or "")
         if tree is None:
@@ -765,14 +794,21 @@ def copy_problems(source, trees: dict) -> dict[str, str]:
                     node.name not in names.get(gid, []):
                 continue
             mine = shape_tokens(node)
-            if len(mine) < MIN_COPY_TOKENS:
+            if len(mine) < MIN_MARKED_TOKENS:
                 continue
-            for path, theirs in shapes:
-                if mine == theirs:
-                    problems[gid] = (f"{_describe_task(source, gid)}: your {node.name} is the "
-                                     f"course library's {path}, copied (only names, comments "
-                                     "or docstrings changed): it does not count as your work")
-                    break
+            marks = None
+            for path, theirs, their_marks in shapes:
+                if mine != theirs:
+                    continue
+                if len(mine) < MIN_COPY_TOKENS:
+                    if marks is None:
+                        marks = _marks(codes.get(task.answer, ""), node)
+                    if not marks & their_marks:
+                        continue
+                problems[gid] = (f"{_describe_task(source, gid)}: your {node.name} is the course "
+                                 f"library's {path}, copied (only names changed): it does not "
+                                 "count as your work")
+                break
             if gid in problems:
                 break
     return problems

@@ -15,7 +15,7 @@ import inspect
 import re
 import textwrap
 
-from autograder.integrity import MIN_COPY_TOKENS, resolve, shape_tokens
+from autograder.integrity import MIN_COPY_TOKENS, resolve
 from autograder.submissions import grade_id, release_notebook, solution_cells
 
 # how: "alias" (name = the library's object), "import" (from ... import ... as name),
@@ -158,15 +158,16 @@ def page_source(path: str, name: str) -> str:
 
 
 def copyable(path: str) -> bool:
-    """Whether a copy of ``path`` is long enough for the copy check (shorter code can be an
+    """Whether a pasted copy of ``path`` is one the copy check must catch: long enough, or
+    carrying the course version's docstring or comments (shorter code without them can be an
     honest answer that happens to read the same)."""
-    import ast
+    from autograder.integrity import MIN_MARKED_TOKENS, _course_shape
 
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(resolve(path))))
-    except (TypeError, OSError):
+    shape = _course_shape(path)
+    if not shape:
         return False
-    return len(shape_tokens(tree.body[0])) >= MIN_COPY_TOKENS
+    _, tokens, marks = shape[0]
+    return len(tokens) >= MIN_COPY_TOKENS or (len(tokens) >= MIN_MARKED_TOKENS and bool(marks))
 
 
 def page_copy(assignment: str):

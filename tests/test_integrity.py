@@ -123,6 +123,7 @@ def test_honest_code_is_not_a_hatch():
             model.eval()
             n = sum(1 for _ in model.modules())
             g = opt.param_groups
+            bn = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
             return re.compile("x"), np.array([1]).sum(), n, g, sys.maxsize
         """)
     import ast
