@@ -410,28 +410,28 @@ def guard_cell(source) -> str:
 
 
 # --------------------------------------------------------------------------- reading the code
-# Tools that reach code the guard switched off or undo it: reloading or re-executing modules,
-# source text run as code, code objects, frames, a fresh interpreter. An honest answer needs none.
+# Tools that reach the course's code past the guard: source text run as code (exec, compile,
+# importlib, runpy, unpickling), code objects and closures, frames and tracing (the guard's own
+# state), the import machinery (meta_path), a fresh interpreter (subprocess, exec*, spawn).
+# An honest answer needs none of them. Threads and forked children need not be refused: the guard
+# refuses them itself. Reading a file is harmless without a way to run it.
 BANNED_MODULES = {"importlib", "imp", "runpy", "gc", "ctypes", "inspect", "linecache", "marshal",
                   "code", "codeop", "builtins", "subprocess", "multiprocessing", "pty", "pkgutil",
-                  "zipimport", "concurrent", "dis", "pdb", "bdb", "trace", "cffi", "pickle",
-                  "dill", "cloudpickle", "shelve", "copyreg", "joblib", "_thread", "posix",
-                  "threading", "asyncio", "sched", "weakref", "atexit", "signal", "faulthandler"}
-ALLOWED_SYS = {"maxsize", "float_info", "version_info", "version", "platform", "byteorder"}
-BANNED_NAMES = {"exec", "eval", "compile", "__import__", "breakpoint", "open", "globals", "vars",
-                "__builtins__", "__loader__", "__spec__", "__file__"}
-BANNED_ATTRS = {"__code__", "__closure__", "__globals__", "__builtins__", "__dict__", "__func__",
-                "__wrapped__", "__self__", "__subclasses__", "__mro__", "__bases__", "__base__",
-                "__getattribute__", "__reduce__", "__reduce_ex__", "__loader__", "__spec__",
-                "__file__", "__traceback__", "__class__", "__init_subclass__", "__setstate__",
-                "cell_contents", "f_back", "f_locals", "f_globals", "f_code", "f_builtins",
-                "tb_frame", "tb_next", "gi_frame", "cr_frame", "ag_frame", "gi_code",
+                  "zipimport", "dis", "pdb", "bdb", "trace", "cffi", "pickle", "dill",
+                  "cloudpickle", "shelve", "copyreg", "joblib", "posix", "_posixsubprocess",
+                  "_pickle", "_imp", "_frozen_importlib", "_frozen_importlib_external"}
+BANNED_NAMES = {"exec", "eval", "compile", "__import__", "breakpoint", "__builtins__", "__loader__",
+                "__spec__"}
+BANNED_ATTRS = {"__code__", "__closure__", "__globals__", "__builtins__", "__getattribute__",
+                "__reduce__", "__reduce_ex__", "__loader__", "__spec__", "__traceback__",
+                "__init_subclass__", "cell_contents", "f_back", "f_locals", "f_globals", "f_code",
+                "f_builtins", "tb_frame", "tb_next", "gi_frame", "cr_frame", "ag_frame", "gi_code",
                 "_getframe", "settrace", "setprofile", "_current_frames", "meta_path",
-                "path_hooks", "path_importer_cache", "modules", "walk_tb", "walk_stack",
-                "exc_info", "system", "popen", "fork", "forkpty", "execv", "execve",
-                "execl", "execlp", "execvp", "execvpe", "spawnv", "spawnl", "posix_spawn",
-                "posix_spawnp", "multiprocessing", "hub", "load_inline", "cpp_extension",
-                "__course_code_gate__", "getsource", "read_pickle"}
+                "path_hooks", "path_importer_cache", "walk_tb", "walk_stack",
+                "system", "popen", "execv", "execve", "execl", "execle", "execlp", "execlpe",
+                "execvp", "execvpe", "spawnv", "spawnve", "spawnl", "spawnle", "spawnlp",
+                "spawnvp", "posix_spawn", "posix_spawnp", "multiprocessing", "hub", "load_inline",
+                "cpp_extension", "__course_code_gate__", "read_pickle"}
 # `torch.load`, `np.load` and the like can unpickle anything (a call to any function)
 UNPICKLING_HEADS = {"torch", "np", "numpy", "pickle", "pd", "pandas", "joblib", "serialization"}
 _ALLOWED_ATTR_BASES: dict[str, set] = {}
@@ -453,16 +453,13 @@ def _module_aliases(tree: ast.AST) -> dict[str, str]:
 def hatches(tree: ast.AST) -> list[str]:
     """The tools in ``tree`` (a student's code) that can reach switched-off course code."""
     found = []
-    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             mods = ([a.name for a in node.names] if isinstance(node, ast.Import)
                     else [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names])
             for m in mods:
                 parts = m.split(".")
-                if parts[0] in BANNED_MODULES and not (parts[0] == "sys" and len(parts) == 1):
-                    if parts[0] == "sys" and len(parts) == 2 and parts[1] in ALLOWED_SYS:
-                        continue
+                if parts[0] in BANNED_MODULES:
                     found.append(f"import {m}")
                 if any(p in BANNED_ATTRS or p in BANNED_MODULES for p in parts[1:]):
                     found.append(f"import {m}")
@@ -478,13 +475,7 @@ def hatches(tree: ast.AST) -> list[str]:
                 base = node.value.id if isinstance(node.value, ast.Name) else None
                 if base is not None and base in _ALLOWED_ATTR_BASES.get(node.attr, ()):
                     continue
-                if node.attr == "modules" and (id(node) in called or _dotted(node.value) in
-                                               ("nn", "torch.nn")):
-                    continue      # model.modules(), nn.modules.batchnorm (sys.modules is neither)
                 found.append(f".{node.attr}")
-            elif node.attr == "sys" or (isinstance(node.value, ast.Name) and node.value.id == "sys"
-                                        and node.attr not in ALLOWED_SYS):
-                found.append(f"sys.{node.attr}" if node.attr != "sys" else ".sys")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
                 node.func.id in ("getattr", "setattr", "delattr", "hasattr") and len(node.args) >= 2:
             name = node.args[1]

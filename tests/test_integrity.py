@@ -67,7 +67,6 @@ def test_reading_the_code_catches_imports_and_copies(assignment):
 
 HATCHES = [
     "import importlib\nimportlib.reload(bert)",
-    "import sys\nsys.modules.pop('tlcourse.bert')",
     "exec(open(bert.__file__).read())",
     "f = bert.mask_tokens.__code__",
     "import inspect\nsrc = inspect.getsource(bert)",
@@ -86,9 +85,9 @@ HATCHES = [
     "import pickle",
     "import builtins\nbuiltins.exec('1')",
     "sys.meta_path.clear()",
-    "s = sys\nm = s.modules",
-    "import threading\nthreading.Thread(target=bert.mask_tokens).start()",
-    "import weakref",
+    "m = sys.meta_path",
+    "import os\nos.execv(sys.executable, [sys.executable, '-c', 'import tlcourse'])",
+    "import _posixsubprocess",
     "from torch import multiprocessing",
     "import torch.multiprocessing as mp",
     "g = getattr(bert, name)",
@@ -199,10 +198,32 @@ def test_the_guard_switches_off_aliases_wrappers_and_subclasses_but_not_the_chec
             except Exception as e:
                 return f"{type(e).__name__}: {e}"
         """)
-    calls.append("_in_a_thread(ids, 10, [0, 2, 3], 4)")
+    code += textwrap.dedent("""
+        def _reimport():
+            import importlib, sys
+            saved = sys.modules.pop("tlcourse.bert")
+            try:
+                import tlcourse.bert
+                return "imported again"
+            except ImportError as e:
+                return f"ImportError: {e}"
+            finally:
+                sys.modules["tlcourse.bert"] = saved
+        def _reload():
+            import importlib
+            try:
+                importlib.reload(bert)
+                return "reloaded"
+            except ImportError as e:
+                return f"ImportError: {e}"
+        """)
+    calls += ["_in_a_thread(ids, 10, [0, 2, 3], 4)", "_reimport()", "_reload()"]
     out = _guarded("05_bert", "mask_tokens", code, calls)
     # in a thread of the student's, the library's version is off too
     assert out["calls"]["_in_a_thread(ids, 10, [0, 2, 3], 4)"].startswith("CourseCodeOff"), out
+    # a course module is never loaded a second time: its code would be the original's
+    assert out["calls"]["_reimport()"].startswith("ImportError"), out["calls"]["_reimport()"]
+    assert out["calls"]["_reload()"].startswith("ImportError"), out["calls"]["_reload()"]
     assert out["errors"] == {}, out["errors"]        # setup, guard, answers, visible checks
     for call in calls[:4]:
         assert out["calls"][call].startswith("CourseCodeOff: Task "), (call, out["calls"][call])
