@@ -94,4 +94,8 @@ MUTANTS = [
            "return float(alpha * soft + (1 - alpha) * hard)",
            "returns a Python float: the scalar tensor the task asks for is what training back-propagates",
            hint="should be a torch.Tensor"),
+    Mutant("latency_training_mode", "measurement",
+           "    model.eval()                                  # dropout off", "    pass  # dropout off",
+           "times the model in training mode (dropout on), not as it makes predictions",
+           hint="ran in training mode"),
 ]
