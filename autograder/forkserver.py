@@ -76,6 +76,7 @@ def _preload(release: Path) -> object:
             del sys.modules["rfc3987_syntax"]
 
     source = verdict.Source.load(release, public=True)
+    source.guard                                        # warm: the course-code guard (integrity)
     verdict.parse_submission(release.read_bytes())      # warm: the notebook validator
     import io
 
@@ -169,8 +170,10 @@ def _judge_main(req: dict, fds: list[int], public) -> None:
                             sha256=req.get("sha256", ""))
     box = ForkedSandbox(req, limits, nb_fd, public)
     try:
+        code_fd = None
         try:
             box.spawn()          # first: the sandbox is a copy of this process as it is now
+            code_fd = os.dup(nb_fd)      # the judge reads the student's code itself (integrity)
         finally:
             os.close(nb_fd)
         limit = limits.judge_mb * 2**20
@@ -188,7 +191,10 @@ def _judge_main(req: dict, fds: list[int], public) -> None:
             result.cells = ready.get("cells", [])
             result.notes = ready.get("notes", [])
             result.answers = ready.get("answers", {})
-            result.tasks = verdict._judge(source, box, ready, seed=f"{secret}:{req['student']}")
+            from autograder import integrity
+            code, code_fd = integrity.read_code(code_fd, source), None
+            result.tasks = verdict._judge(source, box, ready, seed=f"{secret}:{req['student']}",
+                                          code=code)
             _mark("tests")
     except SandboxError as exc:
         result.error = str(exc)

@@ -13,8 +13,10 @@ nothing.
    :class:`~autograder.sandbox.Remote` proxy. Only plain tensors and numbers come back, so the
    student's code cannot patch the comparisons, return an object equal to everything, or see the
    tests.
-3. A hidden-test block that defines ``test_*`` functions earns partial credit: the task's points
-   times the fraction of those functions that pass. A block without them is one test.
+3. Points: :data:`SCORING_RULE`, the rule every assignment's introduction and the README state.
+   A hidden-test block's ``test_*`` functions are its tests (a block without them is one test):
+   the task's points times the fraction of them that pass. A task whose answer is the course's
+   own code (:mod:`autograder.integrity`) earns nothing.
 """
 from __future__ import annotations
 
@@ -30,6 +32,12 @@ import nbformat
 from .course import grade_id, nbgrader_meta
 from .sandbox import Limits, Sandbox, SandboxError, StudentError
 
+SCORING_RULE = (
+    "**Points.** A task's points are shared equally among its hidden tests, which run your code "
+    "at grading time on freshly drawn inputs: you earn the share of every hidden test your code "
+    "passes. The check cell gives no points; it tells you what is wrong. An answer that imports, "
+    "wraps or copies the course library's own version of what a task asks earns nothing for that "
+    "task (those versions are switched off while grading).")
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*\n(.*?)^[ \t]*### END HIDDEN TESTS[ \t]*$",
                     re.S | re.M)
 MAX_NOTEBOOK_MB = 200
@@ -57,6 +65,7 @@ class Source:
     order: list[tuple[str, str]]           # ("setup"|"answer"|"task", id) in notebook order
     answers: dict[str, str]                # answer grade_id -> the reference solution's code
     tasks: dict[str, Task]
+    _guard: str | None = field(default=None, repr=False, compare=False)
 
     def answer_names(self) -> set[str]:
         """Top-level functions and classes the answer cells define: all the hidden tests may call."""
@@ -107,6 +116,18 @@ class Source:
                 setup[gid] = cell.source
                 order.append(("setup", gid))
         return cls(path.stem, setup, order, answers, tasks)
+
+    @property
+    def guard(self) -> str:
+        """The cell that switches the course's own implementations of the graded tasks off
+        before any student cell runs (:mod:`autograder.integrity`); computed once, and imported
+        with the rest in the warm process (``_preload`` loads a release)."""
+        if self._guard is None:
+            from . import integrity
+
+            self._guard = integrity.guard_cell(self)
+            integrity.preload(self)
+        return self._guard
 
 
 # --------------------------------------------------------------------------- the submission
@@ -192,8 +213,18 @@ def student_cells(nb, source: Source) -> tuple[dict[str, str], dict[str, list[st
 
 
 def sandbox_cells(source: Source, answers: dict, extra: dict) -> list[dict]:
-    cells = [{"id": f"extra-{i}", "source": s} for i, s in enumerate(extra.get("", []))]
+    """The cells the sandbox runs, in order. The locked setup cells at the top run first, then
+    the guard that switches the course's own answers off (:mod:`autograder.integrity`), then the
+    student's cells, the first of them any cells above the setup."""
+    from .integrity import GUARD_ID
+
+    cells = []
+    top = [{"id": f"extra-{i}", "source": s} for i, s in enumerate(extra.get("", []))]
+    guarded = False
     for kind, gid in source.order:
+        if not guarded and kind != "setup":
+            cells += [{"id": GUARD_ID, "source": source.guard}] + top
+            guarded = True
         if kind == "setup":
             cells.append({"id": gid, "source": source.setup[gid]})
         elif kind == "answer":
@@ -201,6 +232,8 @@ def sandbox_cells(source: Source, answers: dict, extra: dict) -> list[dict]:
         else:
             cells.append({"id": gid, "source": source.tasks[gid].visible})
         cells += [{"id": f"{gid}-extra-{i}", "source": s} for i, s in enumerate(extra.get(gid, []))]
+    if not guarded:
+        cells += [{"id": GUARD_ID, "source": source.guard}] + top
     return cells
 
 
@@ -308,6 +341,8 @@ def _number(value, default: float = 0.0) -> float:
 
 def _failure(exc: BaseException) -> str:
     if isinstance(exc, StudentError):
+        if str(exc).startswith("CourseCodeOff: "):
+            return str(exc).removeprefix("CourseCodeOff: ")
         if str(exc).startswith("NotImplementedError"):
             return "not answered yet: the answer cell still raises NotImplementedError"
         if str(exc).startswith("time limit"):
@@ -317,9 +352,13 @@ def _failure(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, AssertionError):
         return str(exc) or "the result differs from the reference on freshly drawn inputs"
+    if isinstance(exc, NameError) and getattr(exc, "name", None):
+        return (f"your notebook does not define `{exc.name}` as a function or class (the task asks "
+                "for one, with that name)")
     if isinstance(exc, TypeError) and "submission" in str(exc):
         return f"your code returned the wrong kind of value ({exc})"
-    return f"a hidden test could not use your code ({type(exc).__name__}: {exc})"
+    return (f"a hidden test could not use your code ({type(exc).__name__}: {exc}): check that it "
+            "takes the arguments the task describes and returns the kind of value it asks for")
 
 
 def _hidden_tests(code: str, ns: dict) -> list[tuple[str, object]]:
@@ -351,7 +390,8 @@ def _seed_everything(*parts: str) -> None:
     random.seed(seed)
 
 
-def judge(source: Source, box: Sandbox, ready: dict, seed: str) -> dict[str, TaskResult]:
+def judge(source: Source, box: Sandbox, ready: dict, seed: str,
+          code: tuple[dict, dict] | None = None) -> dict[str, TaskResult]:
     """Run every task's hidden tests in a fresh trusted namespace with proxies to the student.
 
     ``seed`` (a secret of the grading run plus the student) seeds each test: its inputs are drawn
@@ -361,7 +401,7 @@ def judge(source: Source, box: Sandbox, ready: dict, seed: str) -> dict[str, Tas
     with _RNG_LOCK:
         if box.deadline is not None:   # time spent waiting for another submission is not ours
             box.deadline += time.monotonic() - waited
-        return _judge(source, box, ready, seed)
+        return _judge(source, box, ready, seed, code)
 
 
 def grader_namespace(source: Source, defined: dict) -> dict:
@@ -378,7 +418,19 @@ def grader_namespace(source: Source, defined: dict) -> dict:
     return ns
 
 
-def _judge(source: Source, box: Sandbox, ready: dict, seed: str) -> dict[str, TaskResult]:
+def _judge(source: Source, box: Sandbox, ready: dict, seed: str,
+           code: tuple[dict, dict] | None = None) -> dict[str, TaskResult]:
+    """``code``: the student's (answers, extra cells), read by the grader from the notebook;
+    without it, the answers the sandbox reported."""
+    from .integrity import static_problems
+
+    if code is None:
+        answers = ready.get("answers") if isinstance(ready.get("answers"), dict) else {}
+        code = ({k: v for k, v in answers.items() if isinstance(v, str)}, {})
+    try:
+        own = static_problems(source, *code)
+    except RecursionError:
+        own = {g: "your code is nested too deeply to be read" for g in source.tasks}
     ns = grader_namespace(source, box.proxies())
     cell_errors = {c["id"]: c["error"] for c in ready.get("cells", [])}
     results = {}
@@ -389,6 +441,8 @@ def _judge(source: Source, box: Sandbox, ready: dict, seed: str) -> dict[str, Ta
             tests = _hidden_tests(task.hidden, dict(ns))
         except BaseException as exc:  # a hidden block that fails at definition time
             tests, messages = [], [_failure(exc)]
+        if gid in own:           # not the student's own code: no test runs
+            tests, messages = [], [own[gid]]
         for name, test in tests:
             try:
                 _seed_everything(seed, gid, name)
@@ -432,7 +486,7 @@ def grade_notebook(path: Path, source: Source, student: str, hide: list[str],
     try:
         ready = box.start()
         result.cells = ready.get("cells", [])
-        result.tasks = judge(source, box, ready, seed=f"{secret}:{student}")
+        result.tasks = judge(source, box, ready, seed=f"{secret}:{student}", code=(answers, extra))
     except SandboxError as exc:
         result.error = str(exc)
         result.tasks = zero(source, str(exc))

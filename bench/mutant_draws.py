@@ -18,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from autograder import course  # noqa: E402
+from autograder.integrity import static_problems  # noqa: E402
 from autograder.mutants import load  # noqa: E402
 from autograder.verdict import (Source, _hidden_tests, _seed_everything,  # noqa: E402
                                 grader_namespace)
@@ -80,7 +81,10 @@ def main() -> None:
             _run(answers[m.cell], mutated, f"<mutant {m.name}>")
             ns = dict(judge)         # what the grader would take from the mutated submission
             ns.update({n: mutated[n] for n in judge if n in mutated and judge[n] is student.get(n)})
-            share = survival(source, m.test_cell, ns, args.draws)
+            # the grader reads the code too: a rule of the task's text that only the code shows
+            # (a forbidden call) costs the task before any test runs
+            own = static_problems(source, answers, {})
+            share = 0.0 if m.test_cell in own else survival(source, m.test_cell, ns, args.draws)
             worst = max(worst, share)
             flag = "" if share == 0 else "   <-- survives some draws"
             print(f"  {m.name:<48} survives {share:6.1%} of {args.draws} draws{flag}")

@@ -79,3 +79,42 @@ def test_run_tests_runs_each_blocks_tests_once():
     grader = {"__name__": "__grader__", "test_x": lambda: ran.append("x")}
     run_tests(grader)
     assert ran == ["first", "second"] and "test_x" in grader
+
+
+def test_a_failing_check_shows_its_message_once_without_a_traceback_in_jupyter():
+    """In Jupyter a failed visible check is one error line: the message, once, no checker frames.
+    Any other error keeps its traceback."""
+    import nbclient
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(cells=[
+        new_code_cell("from tlcourse.checks import fail\n"
+                      "fail('causal_mask', 'the mask lets a token see the future')"),
+        new_code_cell("1 / 0")])
+    nbclient.NotebookClient(nb, allow_errors=True, kernel_name="python3", timeout=120).execute()
+    (check,), (other,) = nb.cells[0].outputs, nb.cells[1].outputs
+    assert check.output_type == "error" and check.ename == "CheckFailed"
+    text = "\n".join(check.traceback)
+    assert text.count("the mask lets a token see the future") == 1, text
+    assert "Traceback" not in text and "fail(" not in text and len(check.traceback) == 1, text
+    assert other.ename == "ZeroDivisionError" and len(other.traceback) > 1
+
+
+def test_one_scoring_rule_everywhere():
+    """The rule of points is stated the same way in every assignment, the README and the grader."""
+    import re
+
+    from autograder.verdict import SCORING_RULE
+
+    def flat(text):
+        return re.sub(r"\s+", " ", text)
+
+    rule = flat(SCORING_RULE)
+    readme = (course.ROOT / "README.md").read_text()
+    assert rule in flat(readme)
+    for assignment in course.assignments():
+        for folder in (course.SOLUTIONS, course.EXERCISES):
+            nb = nbformat.read(folder / assignment / f"{assignment}.ipynb", as_version=4)
+            assert rule in flat(nb.cells[0].source), (folder.name, assignment)
+            others = [c.source for c in nb.cells if c.cell_type == "markdown"]
+            assert not any("only awarded when" in flat(s) for s in others), assignment

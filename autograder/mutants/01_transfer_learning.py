@@ -102,4 +102,7 @@ MUTANTS = [
            "lr=1e-2, backbone_lr=1e-3", "lr=1e-5, backbone_lr=1e-5",
            "learning rates far too small for 40 steps: the new head barely learns",
            hint="mean held-out accuracy"),
+    Mutant("finetune_returns_training_mode", "fine_tune",
+           "    return net\n", "    net.train()\n    return net\n",
+           "returns the model in training mode: its batch norm normalises with each batch's statistics"),
 ]

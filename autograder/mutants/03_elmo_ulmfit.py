@@ -30,6 +30,14 @@ MUTANTS = [
     Mutant("bilstm_halves_swapped", "bidirectional_lstm",
            "torch.cat([h_fwd, h_bwd], dim=-1)", "torch.cat([h_bwd, h_fwd], dim=-1)",
            "[backward; forward] instead of [forward; backward]", hint="halves are swapped"),
+    Mutant("bilstm_uses_bidirectional_lstm", "bidirectional_lstm",
+           "h_fwd, _ = self.fwd(x)            # (B, T, H): h_fwd[:, t] has read x_0..x_t",
+           "both = nn.LSTM(x.shape[-1], self.fwd.hidden_size, batch_first=True, bidirectional=True)\n"
+           "        both.load_state_dict({**self.fwd.state_dict(), **{k + '_reverse': v for k, v in "
+           "self.bwd.state_dict().items()}})\n"
+           "        return both(x)[0]\n"
+           "        h_fwd, _ = self.fwd(x)",
+           "calls nn.LSTM(bidirectional=True), which the assignment rules out: right numbers, not the task"),
     # ---------------------------------------------------------------- task 3: scalar mix
     Mutant("mix_no_softmax", "scalar_mix",
            "torch.softmax(self.weights, dim=0)", "self.weights",
@@ -42,6 +50,10 @@ MUTANTS = [
            "sum(s[j] * h for j, h in enumerate(layers[:3]))",
            "only mixes the first three layers (the visible check's count): only fresh layer "
            "counts at grading time reveal it"),
+    Mutant("mix_three_dimensional_only", "scalar_mix",
+           "return self.gamma * sum(s[j] * h for j, h in enumerate(layers))",
+           'return self.gamma * torch.einsum("l,lbtd->btd", s, torch.stack(list(layers)))',
+           "hard-wired to (B, T, D) layers: other shapes at grading time reveal it"),
     # ---------------------------------------------------------------- task 4: STLR
     Mutant("stlr_decay_from_zero", "stlr",
            "p = 1 - (t - cut) / (cut * (1 / cut_frac - 1))",
@@ -55,6 +67,10 @@ MUTANTS = [
     Mutant("stlr_no_ratio", "stlr",
            "return eta_max * (1 + p * (ratio - 1)) / ratio", "return eta_max * p",
            "forgets the ratio: the rate starts and ends at 0", hint="eta_max / ratio"),
+    Mutant("stlr_returns_tensor", "stlr",
+           "return eta_max * (1 + p * (ratio - 1)) / ratio",
+           "return torch.tensor(eta_max * (1 + p * (ratio - 1)) / ratio)",
+           "returns the rate as a tensor, not a Python float"),
     # ---------------------------------------------------------------- task 5: discriminative lrs
     Mutant("discriminative_reversed", "discriminative_param_groups",
            "lr / factor ** (n - 1 - i)", "lr / factor ** i",
@@ -65,6 +81,10 @@ MUTANTS = [
     Mutant("discriminative_multiplied", "discriminative_param_groups",
            "lr / factor ** (n - 1 - i)", "lr * factor ** (n - 1 - i)",
            "multiplies lower groups' rates by the factor", hint="do not multiply"),
+    Mutant("discriminative_wrong_key", "discriminative_param_groups",
+           '"lr": lr / factor', '"learning_rate": lr / factor',
+           "names the rate 'learning_rate': torch.optim.Adam(groups) ignores it",
+           hint="one dict {'params'"),
     # ---------------------------------------------------------------- task 6: concat pooling
     Mutant("pool_mean_includes_padding", "concat_pool",
            "(outputs * real).sum(dim=1) / lengths[:, None]", "outputs.mean(dim=1)",

@@ -28,6 +28,11 @@ MUTANTS = [
     Mutant("mask_probability_ignored", "mask_tokens",
            "< mlm_probability) & ~special", "< 0.15) & ~special",
            "hard-codes 15%: only fresh probabilities at grading time reveal it"),
+    Mutant("mask_labels_float", "mask_tokens",
+           "labels = torch.where(chosen, input_ids, -100)",
+           "labels = torch.where(chosen, input_ids, -100).float()",
+           "returns float labels instead of int64 (F.cross_entropy refuses them as class indices)",
+           hint="should be int64"),
     # Task 2: make_nsp_examples
     Mutant("nsp_random_from_same_document", "make_nsp_examples",
            "other = rng.choice([j for j in range(len(documents)) if j != d])", "other = d",
@@ -61,6 +66,9 @@ MUTANTS = [
            "while len(a) + len(b) > max_len - 3:", "while len(a) + len(b) > max_len:",
            "does not count [CLS] and the two [SEP] in max_len", hint="the 3 special tokens count too"),
     # Task 4: mlm_loss_and_accuracy
+    Mutant("pair_returns_tensors", "encode_pair",
+           "return input_ids, token_type_ids", "return torch.tensor(input_ids), torch.tensor(token_type_ids)",
+           "returns tensors instead of the two lists of ints the task asks for"),
     Mutant("mlm_loss_over_all_positions", "mlm_loss_and_accuracy",
            "loss = F.cross_entropy(logits[keep], labels[keep])",
            'loss = F.cross_entropy(logits.flatten(0, -2), labels.flatten(), ignore_index=-100, '
@@ -79,6 +87,14 @@ MUTANTS = [
            "zip(logits, labels, keep) if k.any()]).mean()",
            "averages per sequence then over sequences, weighting a token by 1 / its sequence's masks",
            hint="mean cross-entropy over the 7 masked positions"),
+    Mutant("mlm_three_dimensional_only", "mlm_loss_and_accuracy",
+           "loss = F.cross_entropy(logits[keep], labels[keep])",
+           "loss = F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=-100)",
+           "works for logits (B, T, V) only, not for the (..., V) the task promises"),
+    Mutant("mlm_accuracy_tensor", "mlm_loss_and_accuracy",
+           "accuracy = (logits[keep].argmax(-1) == labels[keep]).float().mean().item()",
+           "accuracy = (logits[keep].argmax(-1) == labels[keep]).float().mean()",
+           "returns the accuracy as a tensor, not a Python float"),
     # Task 5: BertClassifier + fine_tune_step
     Mutant("cls_without_pooler", "bert_classifier",
            "cls = out.pooler_output", "cls = out.last_hidden_state[:, 0]",
@@ -97,4 +113,10 @@ MUTANTS = [
     Mutant("step_without_update", "bert_classifier",
            "    optimizer.step()\n", "    pass\n",
            "computes gradients but never updates the weights", hint="optimizer.step()"),
+    Mutant("step_returns_tensor", "bert_classifier",
+           "return loss.item()", "return loss.detach()",
+           "returns the loss as a tensor, not a Python float"),
+    Mutant("step_without_train_mode", "bert_classifier",
+           "    model.train()\n", "",
+           "never puts the model in training mode: after an evaluation, dropout stays off"),
 ]

@@ -89,4 +89,13 @@ MUTANTS = [
     Mutant("latency_with_gradients", "measurement",
            "with torch.no_grad():", "with torch.enable_grad():",
            "times the model with autograd on", hint="gradients enabled"),
+    Mutant("distillation_returns_float", "distillation_loss",
+           "return alpha * soft + (1 - alpha) * hard",
+           "return float(alpha * soft + (1 - alpha) * hard)",
+           "returns a Python float: the scalar tensor the task asks for is what training back-propagates",
+           hint="should be a torch.Tensor"),
+    Mutant("latency_training_mode", "measurement",
+           "    model.eval()                                  # dropout off", "    pass  # dropout off",
+           "times the model in training mode (dropout on), not as it makes predictions",
+           hint="ran in training mode"),
 ]

@@ -18,6 +18,29 @@ def fail(task: str, message: str) -> None:
     raise CheckFailed(f"[{task}] {message}")
 
 
+def _show_plainly(shell, etype, value, tb, tb_offset=None):
+    """IPython's display of a failed check: the message, once, without the checker's traceback
+    (its source lines would repeat the message and bury it)."""
+    stb = [f"\x1b[0;31m✗ {value}\x1b[0m"]
+    shell._showtraceback(etype, value, stb)      # an error output, as any failing cell's
+    return stb
+
+
+def _plain_check_failures() -> None:
+    """In Jupyter, a failing visible check shows its message only. Other errors (a bug in the
+    student's code, raised inside a check) keep their full traceback."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and CheckFailed not in tuple(getattr(shell, "custom_exceptions", ())):
+        shell.set_custom_exc(tuple(shell.custom_exceptions) + (CheckFailed,), _show_plainly)
+
+
+_plain_check_failures()
+
+
 def passed(task: str) -> None:
     print(f"✓ {task}: the visible checks passed. "
           "Hidden tests with fresh random inputs will grade it.")

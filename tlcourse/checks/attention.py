@@ -61,7 +61,15 @@ def check_basic_self_attention(fn) -> None:
 def check_scaled_dot_product_attention(fn) -> None:
     task = "scaled_dot_product_attention"
     q, k, v = _inputs(2, 3, 8, seed=1), _inputs(2, 4, 8, seed=2), _inputs(2, 4, 6, seed=3)
-    out, w = _pair(task, fn(q, k, v))
+    try:
+        result = fn(q, k, v)
+    except NotImplementedError:
+        raise
+    except (IndexError, RuntimeError) as exc:
+        fail(task, f"it raised {type(exc).__name__} ({exc}) for q, k, v of shapes (2, 3, 8), "
+                   "(2, 4, 8), (2, 4, 6). q, k and v may have any number of leading dimensions: "
+                   "name the last two axes -2 and -1.")
+    out, w = _pair(task, result)
     expect_tensor(task, w, (2, 3, 4), "the weights (queries × keys)")
     expect_tensor(task, out, (2, 3, 6), "the output (queries × value dim)")
     _rows_sum_to_one(task, w, "over the keys")
