@@ -210,7 +210,13 @@ def test_detached_process_dies_with_the_sandbox(main):
 
 
 def test_runner_cannot_escape_the_kill(main):
-    assert main.results["t02b-escape"].total == 10
+    # The right answers beside the escape earn nothing: starting a new program (os.execv) is a
+    # tool against the course-code guard (autograder/integrity.py), refused for the whole
+    # notebook. The attack still runs in the sandbox, and nothing it started may outlive it.
+    r = main.results["t02b-escape"]
+    assert r.status == "graded" and r.total == 0, _scores(r)
+    assert all("your notebook uses" in (t.message or "") for t in r.tasks.values()), \
+        {g: t.message for g, t in r.tasks.items()}
     assert [c for _, _, c in main.survivors if f"{main.marker}-escape" in c] == []
 
 
