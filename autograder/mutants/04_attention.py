@@ -45,6 +45,16 @@ MUTANTS = [
     Mutant("mha_merge_without_transpose", "multi_head_self_attention",
            "y.transpose(1, 2).reshape(B, T, D)", "y.reshape(B, T, D)",
            "merges heads back without transposing", hint="how you split into heads"),
+    Mutant("mha_calls_torch_layer", "multi_head_self_attention",
+           "        h = self.n_heads\n",
+           "        h = self.n_heads\n"
+           "        if mask is None:                  # torch's own layer, with this module's weights\n"
+           "            mha = nn.MultiheadAttention(D, h, batch_first=True)\n"
+           "            with torch.no_grad():\n"
+           "                mha.in_proj_weight.copy_(self.qkv.weight); mha.in_proj_bias.copy_(self.qkv.bias)\n"
+           "                mha.out_proj.weight.copy_(self.out.weight); mha.out_proj.bias.copy_(self.out.bias)\n"
+           "            return mha(x, x, x, need_weights=False)[0]\n",
+           "hands the layer to nn.MultiheadAttention, which the assignment rules out"),
     Mutant("mha_mask_dropped", "multi_head_self_attention",
            "F.scaled_dot_product_attention(q, k, v, attn_mask=mask)",
            "F.scaled_dot_product_attention(q, k, v)",
