@@ -575,6 +575,8 @@ def static_problems(source, answers: dict[str, str], extra: dict[str, list[str]]
         for h in hatches(tree):
             everywhere.append((cid, h))
     names = graded_names(source)
+    defined = {n for n, nodes in bindings.items()
+               if any(isinstance(x, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for x in nodes)}
     for gid, task in source.tasks.items():
         if not task.answer:
             continue
@@ -584,10 +586,13 @@ def static_problems(source, answers: dict[str, str], extra: dict[str, list[str]]
         what = _describe_task(source, gid)
         for name in names.get(gid, []):
             for node in bindings.get(name, []):
-                if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                    kind = "imports" if isinstance(node, (ast.Import, ast.ImportFrom)) else "assigns"
-                    problems.setdefault(gid, f"{what}: your code {kind} `{name}` instead of "
-                                        f"defining it with `def` or `class`")
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    continue
+                if not isinstance(node, (ast.Import, ast.ImportFrom)) and _wraps_own_code(node, defined):
+                    continue      # `f = my_decorator(f)`: the student's own function, wrapped
+                kind = "imports" if isinstance(node, (ast.Import, ast.ImportFrom)) else "assigns"
+                problems.setdefault(gid, f"{what}: your code {kind} `{name}` instead of "
+                                    f"defining it with `def` or `class`")
         allowed_paths = {p for p, where in ALLOWED_IN.get(source.name, {}).items()
                          if any(cell == task.answer for cell, _ in where)}
         if task.answer in {c for w in DENIED_IN.get(source.name, {}).values() for c, _ in w}:
@@ -646,6 +651,15 @@ def static_problems(source, answers: dict[str, str], extra: dict[str, list[str]]
     for gid, msg in copy_problems(source, trees, dict(cells)).items():
         problems.setdefault(gid, msg)
     return problems
+
+
+def _wraps_own_code(node: ast.AST, defined: set[str]) -> bool:
+    """An assignment whose value is built from the student's own functions or classes (a wrapper
+    or decorator applied to their answer): not a borrowed binding. Course code it reaches is
+    still found through :func:`_reached`."""
+    value = getattr(node, "value", None)
+    return value is not None and any(isinstance(n, ast.Name) and n.id in defined
+                                     for n in ast.walk(value))
 
 
 def _course_hit(full: str, off: dict, refs: list) -> str | None:
