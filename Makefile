@@ -20,8 +20,10 @@ _vendor/versions.json: package.json package-lock.json tools/vendor.sh
 	bash tools/vendor.sh
 
 ## build the static site into _build/html, executing every page (cached: only changed pages rerun);
-## the zoo is built first (a no-op once built), so no page cell waits minutes for a pre-training
+## the zoo is built first (a no-op once built), so no page cell waits minutes for a pre-training.
+## Pages run on one thread each: tools/execute_pages.py runs the changed ones side by side first.
 book: setup vendor assets
+	$(PY) tools/execute_pages.py
 	.venv/bin/jupyter-book build -W --keep-going .
 
 ## the site's tests (pages, links, concept index, browser) on the site `make book` built

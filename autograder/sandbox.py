@@ -102,11 +102,12 @@ class ControlGroup:
                     self.dirs.append(d)
                     for key, value in values.items():
                         (d / key).write_text(value)
-                    if controller == "memory":   # swap counts too, where the kernel accounts it
-                        sw = d / "memory.memsw.limit_in_bytes"
-                        if sw.exists():
+                    if controller == "memory":   # swap counts too, where the kernel accounts it;
+                        # where it does not, the group is not allowed to swap at all
+                        for knob, value in (("memory.memsw.limit_in_bytes", str(memory_mb * 2**20)),
+                                            ("memory.swappiness", "0")):
                             try:
-                                sw.write_text(str(memory_mb * 2**20))
+                                (d / knob).exists() and (d / knob).write_text(value)
                             except OSError:
                                 pass
                 acct = self.V2 / "cpuacct"

@@ -460,34 +460,42 @@ print("ATTACK-REPORT", json.dumps(rep))
 
 MEMORY_FORKED = r'''
 import json, os, select, time, torch
-def rss_mb():
+def held_mb():                       # resident + swapped out: all the memory the process holds
     with open("/proc/self/status") as f:
-        return int(next(l for l in f if l.startswith("VmRSS")).split()[1]) // 1024
-r, w = os.pipe()
+        kb = {l.split(":")[0]: int(l.split()[1]) for l in f if l.startswith(("VmRSS", "VmSwap"))}
+    return (kb.get("VmRSS", 0) + kb.get("VmSwap", 0)) // 1024
+r, w = os.pipe()                     # "allocated" from each child
+done_r, done_w = os.pipe()           # what each child still holds once every child has allocated
 go_r, go_w = os.pipe()
 kids = []
 for _ in range(4):
     pid = os.fork()
     if pid == 0:
+        before = held_mb()
         try:
-            before = rss_mb()
             x = torch.ones(600 * 2**20 // 4)             # 600 MB each, touched
-            os.write(w, f"{rss_mb() - before}\n".encode())
+            os.write(w, b"1\n")
         except BaseException:
             os.write(w, b"0\n")
         os.read(go_r, 1)                                 # hold it until every child has
+        os.write(done_w, f"{held_mb() - before}\n".encode())
         os._exit(0)
     kids.append(pid)
 got, end = b"", time.monotonic() + 5                     # a child may be killed: wait 5 s at most
 while got.count(b"\n") < len(kids) and time.monotonic() < end:
     if select.select([r], [], [], 0.2)[0]:
         got += os.read(r, 100)
-held = [int(n) for n in got.split()]
 os.write(go_w, b"x" * len(kids))
+killed = 0
 for pid in kids:
-    os.waitpid(pid, 0)
-print("ATTACK-REPORT", json.dumps({"children_mb": held, "parent_mb": rss_mb(),
-                                   "total_mb": sum(held) + rss_mb()}))
+    _, status = os.waitpid(pid, 0)
+    killed += os.WIFSIGNALED(status)
+# a child killed after it had allocated (the kernel's OOM killer picks the largest process of
+# the group) held nothing at the end: only the survivors' memory was held at once
+os.close(done_w)
+held = [int(n) for n in os.read(done_r, 1000).split()]
+print("ATTACK-REPORT", json.dumps({"children_mb": held, "killed": killed, "parent_mb": held_mb(),
+                                   "total_mb": sum(held) + held_mb()}))
 '''
 
 DISK = r'''

@@ -2,8 +2,11 @@
 
 The site is built once per test session (``test_site_pages.built_site``: a fresh build, or the one
 ``$TLCOURSE_SITE`` names) and shared with the site's other tests."""
+import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -66,7 +69,8 @@ def test_chapter_pages_have_figures_and_a_static_widget(site):
             f"{f}: no saved widget state, its widgets would be blank on the static site"
 
 
-def test_a_raising_notebook_fails_the_build(tmp_path):
+def _mini_book(tmp_path):
+    """A one-page book with the course's own settings and extensions."""
     book = tmp_path / "book"
     book.mkdir()
     shutil.copy(ROOT / "_config.yml", book / "_config.yml")     # the course's own settings
@@ -76,14 +80,57 @@ def test_a_raising_notebook_fails_the_build(tmp_path):
     (book / "_toc.yml").write_text("format: jb-book\nroot: index\nchapters:\n  - file: broken\n")
     (book / "index.md").write_text("# Index\n")
     (book / "_vendor").mkdir()                                  # the front-end's folder
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# A page"),
-                                         nbformat.v4.new_code_cell("x = 1")])
+    return book
+
+
+def _page(book, *code):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# A page")]
+                                  + [nbformat.v4.new_code_cell(c) for c in code])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, book / "broken.ipynb")
+
+
+def _execute_pages(book):
+    return subprocess.run([sys.executable, str(ROOT / "tools" / "execute_pages.py"),
+                           "--root", str(book), "--jobs", "2"],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_a_raising_notebook_fails_the_build(tmp_path):
+    book = _mini_book(tmp_path)
+    _page(book, "x = 1")
     healthy = jupyter_book(book, tmp_path / "healthy")      # the same book builds, warnings fail it
     assert healthy.returncode == 0, (healthy.stdout + healthy.stderr)[-5000:]
-    nb.cells.append(nbformat.v4.new_code_cell("raise ValueError('boom 42')"))
-    nbformat.write(nb, book / "broken.ipynb")
+    _page(book, "x = 1", "raise ValueError('boom 42')")
     result = jupyter_book(book, tmp_path / "out")
     assert result.returncode != 0
     assert "boom 42" in result.stdout + result.stderr
+    # executing the pages ahead of the build (as `make book` does) hides nothing: the page is
+    # left out of the cache, and the build runs it again and fails on it
+    ahead = _execute_pages(book)
+    assert ahead.returncode == 0 and "broken.ipynb raised" in ahead.stdout, ahead.stdout + ahead.stderr
+    result = jupyter_book(book, tmp_path / "out2")
+    assert result.returncode != 0
+    assert "boom 42" in result.stdout + result.stderr
+
+
+def test_pages_executed_ahead_are_the_ones_the_site_shows(tmp_path):
+    book = _mini_book(tmp_path)
+    _page(book, "import os, time\nprint('run', os.getpid(), time.time_ns())")
+    ahead = _execute_pages(book)
+    assert ahead.returncode == 0 and "1 page(s) cached" in ahead.stdout, ahead.stdout + ahead.stderr
+    run = re.search(r"run \d+ \d+", json.dumps([c.get("outputs") for c in _cached(book).cells])).group()
+    built = jupyter_book(book, tmp_path / "out")
+    assert built.returncode == 0, (built.stdout + built.stderr)[-5000:]
+    html = (tmp_path / "out" / "_build" / "html" / "broken.html").read_text()
+    assert run in html, "the build executed the page again instead of using the cached run"
+
+
+def _cached(book):
+    """The executed copy of the book's page in its jupyter-cache."""
+    from jupyter_cache import get_cache
+
+    cfg = yaml.safe_load((book / "_config.yml").read_text())["execute"]
+    cache = get_cache(str(book / cfg["cache"]))
+    record = cache.match_cache_notebook(nbformat.read(book / "broken.ipynb", as_version=4))
+    return cache.get_cache_bundle(record.pk).nb

@@ -37,8 +37,10 @@ PAGE_BUDGET = course_site.PAGE_BUDGET   # a page's own bytes, see tools/course_s
 
 def jupyter_book(source: Path, out: Path) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).parent / "jupyter-book"
+    # run in the book's folder, as `make book` does: its execution cache (a path relative to the
+    # folder the build runs in) is the book's own, not the course's
     return subprocess.run([str(exe), "build", "-W", "--keep-going", str(source), "--path-output", str(out)],
-                          capture_output=True, text=True, timeout=1800)
+                          capture_output=True, text=True, timeout=1800, cwd=source)
 
 
 @functools.cache
