@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
         p = steps.add_parser(name, help=help_)
         if assignment:
             p.add_argument("assignment", choices=course.assignments())
-            p.add_argument("--work", type=Path, default=None, help="grading work folder")
+            course.add_work_option(p)
         return p
 
     p = step("collect", "copy submissions (folder or LMS zip) into the work folder")
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
         for path in release.release():
             print(f"released {path}")
         return
-    work = Path(args.work or course.DEFAULT_WORK).resolve()
+    work = course.work_dir(args.work)
     if args.step == "collect":
         found, problems = collect.collect(args.assignment, args.submissions, work, args.pattern)
         for p in problems:

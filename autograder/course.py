@@ -14,6 +14,19 @@ AUTOGRADER = ROOT / "autograder"
 SOLUTIONS = ROOT / "solutions"
 EXERCISES = ROOT / "exercises"
 DEFAULT_WORK = ROOT / "grading"
+WORK_ENV = "TLCOURSE_GRADING_DIR"
+
+
+def work_dir(work: str | os.PathLike | None = None) -> Path:
+    """The grading work folder, absolute: ``work`` (``--work``) when given, else
+    ``$TLCOURSE_GRADING_DIR`` when set, else ``<repo>/grading``. The only place that decides it."""
+    return Path(work or os.environ.get(WORK_ENV) or DEFAULT_WORK).resolve()
+
+
+def add_work_option(parser) -> None:
+    """The ``--work`` option of every grading command (resolved by :func:`work_dir`)."""
+    parser.add_argument("--work", type=Path, default=None,
+                        help=f"grading work folder (default: ${WORK_ENV} or grading/)")
 
 
 def assignments() -> list[str]:
@@ -63,9 +76,9 @@ def config(work: Path | None = None, release: Path | None = None, db_url: str | 
     from traitlets.config.loader import PyFileConfigLoader
 
     _environment()
-    work = Path(work or os.environ.get("TLCOURSE_GRADING_DIR", DEFAULT_WORK)).resolve()
+    work = work_dir(work)
     work.mkdir(parents=True, exist_ok=True)
-    os.environ["TLCOURSE_GRADING_DIR"] = str(work)
+    os.environ[WORK_ENV] = str(work)     # nbgrader_config.py resolves the same folder
     cfg = PyFileConfigLoader("nbgrader_config.py", path=str(AUTOGRADER)).load_config()
     if release is not None:
         cfg.CourseDirectory.release_directory = str(Path(release).resolve())

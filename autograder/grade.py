@@ -432,7 +432,7 @@ def grade(assignment: str, submissions: Path | None = None, work: Path | None = 
           isolate: bool | None = None, force: bool = False, progress: bool = True,
           db_url: str | None = None) -> list[Result]:
     """Collect (when ``submissions`` is given), grade, then write feedback and exports."""
-    work = Path(work or course.DEFAULT_WORK).resolve()
+    work = course.work_dir(work)
     if assignment not in course.assignments():
         raise SystemExit(f"unknown assignment '{assignment}'; known: {', '.join(course.assignments())}")
     isolate = True if isolate is None else isolate
@@ -694,7 +694,7 @@ def run_from_args(args: argparse.Namespace, submissions: Path | None) -> list[Re
         status = r.error if r.status == "error" else \
             f"{r.total:g} / {sum(t.max_score for t in r.tasks.values()):g}"
         print(f"{r.student:<{width}}  {status}")
-    work = Path(args.work or course.DEFAULT_WORK)
+    work = course.work_dir(args.work)
     print(f"grades: {work / 'grades' / (args.assignment + '.csv')}\n"
           f"feedback: {work / 'feedback'}/<student>/{args.assignment}/{args.assignment}.html\n"
           f"summary: {work / 'summary' / (args.assignment + '.html')}")
@@ -705,8 +705,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("assignment", help="assignment id, e.g. 04_attention")
     parser.add_argument("submissions", type=Path, help="folder or .zip of submitted notebooks")
-    parser.add_argument("--work", type=Path, default=None,
-                        help="grading work folder (default: $TLCOURSE_GRADING_DIR or grading/)")
+    course.add_work_option(parser)
     add_grading_options(parser)
     args = parser.parse_args(argv)
     run_from_args(args, args.submissions)

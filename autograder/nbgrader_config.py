@@ -10,11 +10,16 @@ hand run it from this folder (``cd autograder && nbgrader ...``); ``python -m au
 ``python -m autograder.release`` load this file themselves.
 """
 import os
+import sys
 
 c = get_config()  # noqa: F821 (provided by traitlets when the file is loaded)
 
 _root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_work = os.path.abspath(os.environ.get("TLCOURSE_GRADING_DIR", os.path.join(_root, "grading")))
+if _root not in sys.path:       # the nbgrader CLI run by hand from this folder
+    sys.path.insert(0, _root)
+from autograder.course import work_dir  # noqa: E402 (the one place that decides the work folder)
+
+_work = str(work_dir())
 os.makedirs(_work, exist_ok=True)
 
 c.CourseDirectory.root = _root

@@ -48,7 +48,7 @@ def _scores(api, assignment: str, sid: str, result: Result) -> None:
 
 def grade(assignment: str, submissions: Path, work: Path | None = None,
           progress: bool = True) -> list[Result]:
-    work = Path(work or course.DEFAULT_WORK).resolve()
+    work = course.work_dir(work)
     if assignment not in course.assignments():
         raise SystemExit(f"unknown assignment '{assignment}'; known: {', '.join(course.assignments())}")
     api = course.api(work=work, release=work / "release")
@@ -100,15 +100,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("assignment", help="assignment id, e.g. 04_attention")
     parser.add_argument("submissions", type=Path, help="folder of submitted notebooks")
-    parser.add_argument("--work", type=Path, default=None,
-                        help="grading work folder (default: $TLCOURSE_GRADING_DIR or grading/)")
+    course.add_work_option(parser)
     args = parser.parse_args(argv)
     results = grade(args.assignment, args.submissions, args.work)
     width = max([len(r.student) for r in results] + [7])
     for r in results:
         status = r.error or f"{r.total:g} / {sum(r.max_scores.values()):g}"
         print(f"{r.student:<{width}}  {status}")
-    work = Path(args.work or course.DEFAULT_WORK)
+    work = course.work_dir(args.work)
     print(f"grades: {work / 'grades' / (args.assignment + '.csv')}")
 
 
