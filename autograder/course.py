@@ -66,8 +66,7 @@ def _environment() -> None:
     bindir = str(Path(sys.executable).parent)
     if bindir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import tlcourse  # noqa: F401 (sets the offline environment, tlcourse.OFFLINE_ENV)
 
 
 def config(work: Path | None = None, release: Path | None = None, db_url: str | None = None):

@@ -233,9 +233,11 @@ class ForkServer:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         # the grader's environment (the judge runs the source's setup, as the grader did), one
         # thread per process; the sandbox replaces it with its own (SANDBOX_ENV)
+        from tlcourse import OFFLINE_ENV
+
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-        env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-                    "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"})
+        env.update({**OFFLINE_ENV, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg",
+                    "PYTHONDONTWRITEBYTECODE": "1"})
         self.proc = subprocess.Popen(
             [sys.executable, "-I", str(Path(__file__).resolve()), str(child.fileno()), str(release)],
             pass_fds=[child.fileno()], env=env, stdin=subprocess.DEVNULL,

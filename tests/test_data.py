@@ -1,14 +1,11 @@
 """Every loader of tlcourse.data on its real asset, and the errors when an asset is missing."""
 import gzip
 import importlib.util
-import os
 
 import numpy as np
 import pytest
 
 from tlcourse import data
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 # --------------------------------------------------------------------------- fixtures (loaded once)

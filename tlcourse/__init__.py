@@ -17,8 +17,11 @@ Chapter 4 writes its attention and Transformer block on the page itself.
 """
 import os
 
-# No hub is reachable: without this a hub lookup takes ~25 s to fail.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# No hub is reachable: without these a hub lookup takes ~25 s to fail. The one place in Python
+# that decides them: importing the library sets them (unless already set), and the grader passes
+# the same to the processes it starts.
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+for _name, _value in OFFLINE_ENV.items():
+    os.environ.setdefault(_name, _value)
 
 __version__ = "0.1.0"
