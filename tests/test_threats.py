@@ -6,8 +6,8 @@ attack that must leave the others alone, after three victims were graded), the "
 batches (a bystander graded at the same time as an attack on its share of the machine) and a
 stock-nbgrader baseline run in a throwaway folder.
 
-The weaknesses these tests found (THREATS.md, "Weaknesses found by these tests") are fixed; the
-tests that found them stay, asserting what is right.
+The weaknesses these tests found (CHANGELOG.md, "weaknesses found by the threat tests") are fixed;
+the tests that found them stay, asserting what is right.
 """
 from __future__ import annotations
 

@@ -20,17 +20,6 @@ from .. import bert as ref
 from ..bert import masking_stats  # noqa: F401  (the hidden tests use it)
 from . import expect_tensor, fail, passed
 
-def forget_earlier_tests(namespace: dict) -> None:
-    """Drop the ``test_*`` functions earlier hidden-test cells left in a notebook's namespace.
-
-    In Jupyter and stock nbgrader every cell shares one namespace, and ``run_tests`` runs every
-    ``test_*`` function it finds there: without this, a task's cell would run the earlier tasks'
-    tests again (slower, and a mistake in one task would cost points in the next). The course's
-    grader gives each task a fresh namespace, where there is nothing to drop.
-    """
-    for name in [n for n in namespace if n.startswith("test_") and callable(namespace[n])]:
-        del namespace[name]
-
 
 # A toy vocabulary for the checks: ids 0-4 are the special tokens, like our WordPiece vocabulary.
 PAD, UNK, CLS, SEP, MASK = range(5)
