@@ -15,9 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from autograder import course, grade, stock  # noqa: E402
-from autograder.mutants import load  # noqa: E402
-from autograder.submissions import filled, release_notebook, write  # noqa: E402
+from autograder import course, grade  # noqa: E402
+from testkit import stock  # noqa: E402
+from testkit.mutants import load  # noqa: E402
+from testkit.submissions import filled, release_notebook, write  # noqa: E402
 
 
 def main(names: list[str]) -> None:

@@ -4,13 +4,13 @@
                                                  [--baseline OTHER-CHECKOUT] [--slow]
 
 Generates ``--n`` submissions of 04_attention into a temporary folder (fixed ``--seed``): 60 %
-correct (the reference solution), 25 % wrong (each mutant of ``autograder/mutants`` in turn),
+correct (the reference solution), 25 % wrong (each mutant of ``testkit/mutants`` in turn),
 10 % crashing (an extra cell or an answer that raises or calls ``os._exit(1)``) and 5 % looping
 (an answer with ``while True: pass``). Then grades the same folder in the same run with
 
 * ours:  ``autograder.grade.grade`` (one sandbox per submission, ``--workers`` in parallel, a
   whole-notebook budget of ``--budget`` seconds, wall and CPU), and
-* stock: ``autograder.stock.grade`` (nbgrader's ``autograde`` + ``generate_feedback``, one at a
+* stock: ``testkit.stock.grade`` (nbgrader's ``autograde`` + ``generate_feedback``, one at a
   time), with nbgrader's per-cell ``Execute.timeout`` set to the same ``--budget`` for this run
   only (the course's config says 60 s; a looping cell costs stock that much each).
 
@@ -44,10 +44,11 @@ sys.path.insert(0, str(ROOT))
 import nbformat  # noqa: E402
 import torch  # noqa: E402
 
-from autograder import course, export, feedback, grade, runner, stock  # noqa: E402
-from autograder.mutants import load  # noqa: E402
+from autograder import course, export, feedback, grade, runner  # noqa: E402
+from testkit import stock  # noqa: E402
+from testkit.mutants import load  # noqa: E402
 from autograder.sandbox import Limits, Sandbox, isolation_available, sandbox_uid  # noqa: E402
-from autograder.submissions import filled, grade_id, solution_cells, write  # noqa: E402
+from testkit.submissions import filled, grade_id, solution_cells, write  # noqa: E402
 from autograder.verdict import Source, judge, read_submission  # noqa: E402
 from autograder.verdict import sandbox_cells, student_cells  # noqa: E402
 
@@ -475,7 +476,7 @@ def report_runs(args, batch, counts, ours, ours_wall, oc, theirs, stock_wall, sc
         rate_b = 60 * n / o_data["wall"]
         print(f"| before: {describe_checkout(args.baseline)}, same options | {len(o_res)} | "
               f"{o_data['wall']:.1f} | {rate_b:.1f} | {rate_b / rate_s:.2f}x |")
-    print(f"| stock: autograder.stock (nbgrader autograde + feedback), sequential, timeout "
+    print(f"| stock: testkit.stock (nbgrader autograde + feedback), sequential, timeout "
           f"{args.budget:g} s/cell | {len(theirs)} | {stock_wall:.1f} | {rate_s:.1f} | 1.00x |")
     print(f"\nratio ours/stock: {ratio:.2f}x (target >= 10x: {'met' if ratio >= 10 else 'NOT met'})")
     loops = counts["loop"]

@@ -16,7 +16,7 @@ import re
 import textwrap
 
 from autograder.integrity import MIN_COPY_TOKENS, resolve
-from autograder.submissions import grade_id, release_notebook, solution_cells
+from testkit.submissions import grade_id, release_notebook, solution_cells
 
 # how: "alias" (name = the library's object), "import" (from ... import ... as name),
 # "wrap" (a def/class that calls it), or code (a wrapper written out).

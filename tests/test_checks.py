@@ -3,8 +3,8 @@ wrong answer (mutant) gets a message that names the mistake."""
 import pytest
 
 from autograder import course
-from autograder.mutants import load
-from autograder.submissions import grade_id, release_notebook, solution_cells
+from testkit.mutants import load
+from testkit.submissions import grade_id, release_notebook, solution_cells
 from tlcourse.checks import CheckFailed
 
 import nbformat

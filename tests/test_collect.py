@@ -241,8 +241,8 @@ def test_lms_zip_grades_end_to_end(tmp_path):
     from nbgrader.api import Gradebook
 
     from autograder import grade
-    from autograder.mutants import load
-    from autograder.submissions import filled
+    from testkit.mutants import load
+    from testkit.submissions import filled
     from conftest import require_sandbox
 
     require_sandbox()

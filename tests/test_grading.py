@@ -1,6 +1,6 @@
 """Grading end to end, on the reference solution, the untouched release, every mutant and a
 broken file: through the course's sandboxed grader (``autograder.grade``) and, as the baseline,
-through stock ``nbgrader autograde`` (``autograder.stock``).
+through stock ``nbgrader autograde`` (``testkit.stock``).
 
 Stock nbgrader re-runs the whole notebook for each submission (about 9 s for a chapter with a
 training task), so it grades every assignment's solution and release, and every mutant of one
@@ -11,9 +11,10 @@ import csv
 import pytest
 from conftest import require_sandbox
 
-from autograder import course, grade, stock
-from autograder.mutants import load
-from autograder.submissions import filled, release_notebook, write
+from autograder import course, grade
+from testkit import stock
+from testkit.mutants import load
+from testkit.submissions import filled, release_notebook, write
 
 pytestmark = pytest.mark.slow
 ASSIGNMENTS = course.assignments()
@@ -73,7 +74,7 @@ def test_untouched_release_scores_zero(graded):
 def test_every_mutant_loses_points_of_its_task_only(graded):
     assignment, results, _ = graded
     mutants = load(assignment)
-    assert mutants, f"{assignment} has no mutants in autograder/mutants/"
+    assert mutants, f"{assignment} has no mutants in testkit/mutants/"
     for m in mutants:
         r = results[f"mutant-{m.name}"]
         assert r.status == "graded", f"{m.name}: {r.error}"
@@ -137,7 +138,7 @@ def test_stock_nbgrader_agrees_on_solution_release_and_mutants(stock_graded):
     assert results["release"].total == 0
     assert STOCK_MUTANTS in ASSIGNMENTS
     from autograder.integrity import static_problems
-    from autograder.submissions import solution_cells
+    from testkit.submissions import solution_cells
     from autograder.verdict import Source
 
     source = Source.load(course.source_notebook(assignment))

@@ -16,7 +16,7 @@ from course_code_submissions import (LIBRARY, copied_cells, imported_cells, libr
                                      page_copy)
 
 from autograder import course, integrity
-from autograder.submissions import solution_cells, write
+from testkit.submissions import solution_cells, write
 from autograder.verdict import Source
 
 ASSIGNMENTS = course.assignments()
@@ -134,7 +134,7 @@ GUARD_SCRIPT = r"""
 import json, sys
 from autograder import course
 from autograder.verdict import Source, sandbox_cells
-from autograder.submissions import solution_cells
+from testkit.submissions import solution_cells
 source = Source.load(course.source_notebook(sys.argv[1]))
 answers = solution_cells(sys.argv[1])
 student = json.loads(sys.argv[2])
@@ -298,7 +298,7 @@ def test_bad_answers_get_a_plain_message_never_a_traceback(tmp_path):
     result or the feedback."""
     require_sandbox()
     from autograder import grade
-    from autograder.submissions import filled
+    from testkit.submissions import filled
 
     for student, (answer, _) in BAD_ANSWERS.items():
         nb = filled("04_attention")

@@ -5,7 +5,7 @@ import nbformat
 import pytest
 
 from autograder import course, release
-from autograder.submissions import solution_cells
+from testkit.submissions import solution_cells
 
 ASSIGNMENTS = course.assignments()
 

@@ -18,10 +18,10 @@ import nbformat
 import pytest
 
 from autograder import course, grade
-from autograder.mutants import load
+from testkit.mutants import load
 from autograder.forkserver import __file__ as FORKSERVER
 from autograder.sandbox import RUNNER
-from autograder.submissions import filled, write
+from testkit.submissions import filled, write
 from conftest import require_sandbox
 
 pytestmark = pytest.mark.slow

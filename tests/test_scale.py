@@ -15,8 +15,8 @@ import pytest
 from conftest import require_sandbox, unavailable
 
 from autograder import grade
-from autograder.mutants import load
-from autograder.submissions import filled, release_notebook, write
+from testkit.mutants import load
+from testkit.submissions import filled, release_notebook, write
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent

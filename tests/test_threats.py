@@ -461,7 +461,7 @@ def red(tmp_path_factory):
     marker = T.new_marker()
     ctx = T.Ctx(work=str(work), subs=str(subs), marker=marker)
     subs.mkdir(parents=True)
-    from autograder.submissions import filled, write
+    from testkit.submissions import filled, write
     for name in ("Zoë", "Zoé", "王小明"):                       # three students, three ids
         write(filled(A), subs / f"{name}.ipynb")
     (subs / "mallory.ipynb").symlink_to(T.SOLUTION)             # a link to the solution
@@ -600,7 +600,7 @@ def test_no_control_group_means_not_graded_unless_allowed(tmp_path, monkeypatch)
     graded, with a message; --allow-weak-limits grades it with per-process limits only."""
     from autograder import grade as G
     from autograder import sandbox as S
-    from autograder.submissions import filled, write
+    from testkit.submissions import filled, write
 
     write(filled(A), tmp_path / "subs" / "alice.ipynb")
     monkeypatch.setattr(S.ControlGroup, "V2", tmp_path / "no-cgroup-here")

@@ -14,7 +14,7 @@ import pytest
 
 from autograder import course, grade
 from autograder.sandbox import Limits
-from autograder.submissions import filled, release_notebook, solution_cells, write
+from testkit.submissions import filled, release_notebook, solution_cells, write
 from conftest import require_sandbox
 
 pytestmark = pytest.mark.slow

@@ -1,5 +1,5 @@
 """Common wrong answers of Assignment 1 (transfer learning with a ResNet)."""
-from autograder.mutants import Mutant
+from testkit.mutants import Mutant
 
 MUTANTS = [
     # Task 1: BasicBlock

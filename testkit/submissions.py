@@ -9,9 +9,9 @@ from pathlib import Path
 
 import nbformat
 
-from . import course
-from .course import grade_id, nbgrader_meta
-from .mutants import Mutant
+from autograder import course
+from autograder.course import grade_id, nbgrader_meta
+from testkit.mutants import Mutant
 
 __all__ = ["grade_id", "solution_cells", "release_notebook", "filled", "write"]
 

@@ -1,5 +1,5 @@
 """Common wrong answers of Assignment 7 (T5's text-to-text transfer, DistilBERT's distillation)."""
-from autograder.mutants import Mutant
+from testkit.mutants import Mutant
 
 MUTANTS = [
     # task 1: span corruption

@@ -1,5 +1,5 @@
 """Common wrong answers of Assignment 6 (GPT: causal language modelling, decoding, prompts, scale)."""
-from autograder.mutants import Mutant
+from testkit.mutants import Mutant
 
 # sample_next_token's solution from the temperature to the end: one mutant moves the temperature
 _TEMPERATURE_LINE = ("    logits = logits / temperature                                        "

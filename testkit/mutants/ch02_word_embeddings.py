@@ -1,5 +1,5 @@
 """Common wrong answers of Assignment 2 (word embeddings)."""
-from autograder.mutants import Mutant
+from testkit.mutants import Mutant
 
 MUTANTS = [
     # task 1: vocabulary and one-hot

@@ -1,5 +1,5 @@
 """Common wrong answers of Assignment 3 (LSTM language models, ELMo, ULMFiT)."""
-from autograder.mutants import Mutant
+from testkit.mutants import Mutant
 
 MUTANTS = [
     # ---------------------------------------------------------------- task 1: the LM loss

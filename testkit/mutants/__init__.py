@@ -1,13 +1,13 @@
 """Mutants: the common wrong answers of each assignment, as small edits of the solution.
 
-``autograder/mutants/<assignment>.py`` defines ``MUTANTS``, a list of :class:`Mutant`. Each one edits
+``testkit/mutants/ch<assignment>.py`` (e.g. ``ch05_bert.py``) defines ``MUTANTS``, a list of :class:`Mutant`. Each one edits
 one solution cell (by nbgrader ``grade_id``) by replacing a snippet of the reference solution. The
 grading tests apply each mutant to a correct submission, autograde it with nbgrader, and prove the
 task loses its points; the check tests prove the visible check names the mistake (``hint``).
 """
 from __future__ import annotations
 
-import importlib.util
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,11 +35,13 @@ class Mutant:
         return source.replace(self.old, self.new)
 
 
+def module_name(assignment: str) -> str:
+    """The module of an assignment's mutants: ``05_bert`` -> ``ch05_bert``."""
+    return f"ch{assignment}"
+
+
 def load(assignment: str) -> list[Mutant]:
-    path = HERE / f"{assignment}.py"
-    if not path.exists():
+    """The mutants of ``assignment`` (none when it has no module here)."""
+    if not (HERE / f"{module_name(assignment)}.py").exists():
         return []
-    spec = importlib.util.spec_from_file_location(f"autograder.mutants.m{assignment}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return list(module.MUTANTS)
+    return list(importlib.import_module(f"{__name__}.{module_name(assignment)}").MUTANTS)

@@ -1,5 +1,5 @@
 """Common wrong answers of Assignment 4 (attention and the Transformer)."""
-from autograder.mutants import Mutant
+from testkit.mutants import Mutant
 
 MUTANTS = [
     Mutant("basic_softmax_wrong_axis", "basic_self_attention",

@@ -1,5 +1,5 @@
 """Common wrong answers of Assignment 5 (BERT: masking, NSP, pair encoding, MLM loss, fine-tuning)."""
-from autograder.mutants import Mutant
+from testkit.mutants import Mutant
 
 MUTANTS = [
     # Task 1: mask_tokens

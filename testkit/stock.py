@@ -1,6 +1,6 @@
 """Stock nbgrader grading, kept as the baseline the course's grader is compared with.
 
-    python -m autograder.stock 04_attention path/to/submissions [--work DIR]
+    python -m testkit.stock 04_attention path/to/submissions [--work DIR]
 
 Runs nbgrader's own ``autograde`` (the student's code and the hidden tests in one Jupyter kernel,
 with the grader's rights) and ``generate_feedback`` on each submission. The benchmarks and the
@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 warnings.filterwarnings("ignore", message=".*not in session.*")
 
-from . import collect, course
+from autograder import collect, course
 
 
 @dataclass
