@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from autograder import course  # noqa: E402
 from autograder.integrity import static_problems  # noqa: E402
-from testkit.mutants import load  # noqa: E402
 from autograder.verdict import (Source, _hidden_tests, _seed_everything,  # noqa: E402
                                 grader_namespace)
+from testkit.mutants import load  # noqa: E402
 
 
 def _run(code: str, ns: dict, where: str) -> None:

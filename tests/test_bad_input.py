@@ -29,9 +29,9 @@ import nbformat
 import pytest
 
 from autograder import course, grade
+from autograder.verdict import MAX_NOTEBOOK_MB, BadSubmission, Source, grade_notebook, read_submission
 from testkit.mutants import load
 from testkit.submissions import filled, grade_id, write
-from autograder.verdict import MAX_NOTEBOOK_MB, BadSubmission, Source, grade_notebook, read_submission
 from conftest import require_sandbox
 
 pytestmark = [

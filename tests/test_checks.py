@@ -51,7 +51,7 @@ def test_release_stubs_fail_every_visible_check(assignment):
             exec(visible, ns)
 
 
-@pytest.mark.parametrize("assignment,mutant", CASES, ids=[m.name for _, m in CASES])
+@pytest.mark.parametrize("assignment,mutant", CASES, ids=[f"{a}-{m.name}" for a, m in CASES])
 def test_visible_check_names_the_mistake(assignment, mutant):
     answers = solution_cells(assignment)
     answers[mutant.cell] = mutant.apply(answers[mutant.cell])

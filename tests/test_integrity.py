@@ -16,8 +16,8 @@ from course_code_submissions import (LIBRARY, copied_cells, imported_cells, libr
                                      page_copy)
 
 from autograder import course, integrity
-from testkit.submissions import solution_cells, write
 from autograder.verdict import Source
+from testkit.submissions import solution_cells, write
 
 ASSIGNMENTS = course.assignments()
 ROOT = Path(__file__).resolve().parent.parent

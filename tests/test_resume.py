@@ -18,9 +18,9 @@ import nbformat
 import pytest
 
 from autograder import course, grade
-from testkit.mutants import load
 from autograder.forkserver import __file__ as FORKSERVER
 from autograder.sandbox import RUNNER
+from testkit.mutants import load
 from testkit.submissions import filled, write
 from conftest import require_sandbox
 
