@@ -26,6 +26,12 @@ from pathlib import Path
 
 import torch
 
+from tlcourse import OFFLINE_ENV
+
+# Everything a submission's processes find in their environment (nothing of the grader's)
+SANDBOX_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp/work", **OFFLINE_ENV, "OMP_NUM_THREADS": "1",
+               "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
+
 RUNNER = Path(__file__).resolve().parent / "runner.py"
 _serial = itertools.count()
 MAX_FRAME = 256 * 2**20
@@ -253,9 +259,7 @@ class Sandbox:
         if self.isolate:
             cmd = ["unshare", "--net", "--mount", "--pid", "--ipc", "--uts", "--fork",
                    "--mount-proc", "--kill-child", "--"] + cmd
-        env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp/work", "HF_HUB_OFFLINE": "1",
-               "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg",
-               "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
+        env = dict(SANDBOX_ENV)
         self.deadline = time.monotonic() + self.limits.wall_s
         # A name never used before: a group a killed grader left behind (or one the kernel had
         # not emptied yet) must not collide with a new sandbox whose grader got the same pid.
@@ -660,9 +664,6 @@ def release_uid(uid: int) -> None:
 
 # --------------------------------------------------------------------------- forked sandboxes
 CLONE_FLAGS = 0x00020000 | 0x04000000 | 0x08000000 | 0x20000000 | 0x40000000  # ns uts ipc pid net
-SANDBOX_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp/work", "HF_HUB_OFFLINE": "1",
-               "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg",
-               "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
 
 
 def kill_uid(uid: int, threads: bool = False) -> None:

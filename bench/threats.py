@@ -4,7 +4,7 @@
 
 Builds one submission per attack (the release of ``04_attention`` with its answer cells filled in,
 plus the attack's code cells), grades them with :mod:`autograder.grade` (sandboxed) and the ones that
-are safe without a sandbox with :mod:`autograder.stock` (stock ``nbgrader autograde``), each in a
+are safe without a sandbox with :mod:`testkit.stock` (stock ``nbgrader autograde``), each in a
 throwaway work folder, and prints per attack the points each grader gave. ``autograder/THREATS.md``
 holds the table as measured; ``tests/test_threats.py`` grades the same submissions and asserts
 every row, plus the state of every file and process an attack aimed at.
@@ -40,8 +40,8 @@ from nbformat.v4 import new_code_cell  # noqa: E402
 
 from autograder import course  # noqa: E402
 from autograder.sandbox import Limits  # noqa: E402
-from autograder.submissions import filled, grade_id, release_notebook, solution_cells  # noqa: E402
-from autograder.submissions import write as _write  # noqa: E402
+from testkit.submissions import filled, grade_id, release_notebook, solution_cells  # noqa: E402
+from testkit.submissions import write as _write  # noqa: E402
 
 ASSIGNMENT = "04_attention"
 SOLUTION = course.source_notebook(ASSIGNMENT)
@@ -1052,7 +1052,7 @@ def stock_ctx(work: Path, subs: Path, marker: str) -> Ctx:
 def grade_stock(attacks: list[Attack], folder: Path, marker: str, victims: bool = True):
     """Stock nbgrader on ``attacks`` (stock-safe ones only), in ``folder``. Returns
     ({student: stock Result}, {student: gradebook scores after the whole batch})."""
-    from autograder import stock
+    from testkit import stock
 
     subs, work = folder / "subs", folder / "work"
     subs.mkdir(parents=True, exist_ok=True)
