@@ -89,14 +89,16 @@ def _preload(release: Path) -> object:
         except SyntaxError:
             continue
         for node in tree.body:
-            names = []
+            names, attrs = [], []
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                names = [node.module]
+                names, attrs = [node.module], [a.name for a in node.names]
             for name in names:
                 try:
-                    __import__(name)
+                    module = __import__(name, fromlist=["_"])
+                    for attr in attrs:      # a lazy package (transformers) imports on access:
+                        getattr(module, attr, None)   # BertModel costs seconds the first time
                 except Exception:
                     pass
     return source
