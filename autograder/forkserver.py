@@ -101,6 +101,7 @@ def _preload(release: Path) -> object:
                         getattr(module, attr, None)   # BertModel costs seconds the first time
                 except Exception:
                     pass
+    verdict.warm_setup(source)     # last: nothing after it may use the random generators
     return source
 
 

@@ -431,8 +431,11 @@ def sandbox_main(job: dict, in_fd: int, out_fd: int, nb_fd: int, source) -> None
         send({"ok": True, "bad": "the notebook could not be read within the sandbox's memory "
                                "limit: clear the outputs (Kernel > Restart & Clear Output) and resubmit"})
         return
-    ns: dict = {"__name__": "__main__"}
-    cells = run_cells(verdict.sandbox_cells(source, answers, extra), ns, job.get("cell_s", 30.0))
+    warm = verdict.take_warm(source, "__main__")      # the setup, run once by the fork server
+    ns, ran = warm if warm else ({"__name__": "__main__"}, {})
+    cells = [{"id": gid, "error": None, "output": _short(out)} for gid, out in ran.items()]
+    cells += run_cells([c for c in verdict.sandbox_cells(source, answers, extra)
+                        if c["id"] not in ran], ns, job.get("cell_s", 30.0))
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     os.dup2(1, 2)
     send({"ok": True, "cells": cells, "names": describe(ns), "notes": [_short(n) for n in notes][:50],
