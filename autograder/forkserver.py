@@ -1,5 +1,7 @@
 """A warm grader per assignment: one process that imported torch (and what the assignment's setup
-imports) once, and forks, for each submission, a *judge* that forks the submission's *sandbox*.
+imports) and ran the assignment's leading setup cells once (``verdict.warm_setup``: they are public,
+the instructor's, and define no functions), and forks, for each submission, a *judge* that forks
+the submission's *sandbox*; both start from that setup instead of running it again.
 
     grader thread ──request (paths, ids, limits; no secret)──▶ fork server (warm, single-threaded)
                                                                  │ fork
