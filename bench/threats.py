@@ -460,10 +460,14 @@ print("ATTACK-REPORT", json.dumps(rep))
 
 MEMORY_FORKED = r'''
 import json, os, select, time, torch
-def held_mb():                       # resident + swapped out: all the memory the process holds
-    with open("/proc/self/status") as f:
-        kb = {l.split(":")[0]: int(l.split()[1]) for l in f if l.startswith(("VmRSS", "VmSwap"))}
-    return (kb.get("VmRSS", 0) + kb.get("VmSwap", 0)) // 1024
+def held_mb():
+    # the memory this process holds on its own, resident or swapped out: pages it still shares
+    # with the process it was forked from (the grader's warm copy of the setup) are charged to
+    # that process, once, not to this one
+    with open("/proc/self/smaps_rollup") as f:
+        kb = {l.split(":")[0]: int(l.split()[1]) for l in f
+              if l.startswith(("Private_Clean", "Private_Dirty", "Swap:"))}
+    return sum(kb.values()) // 1024
 r, w = os.pipe()                     # "allocated" from each child
 done_r, done_w = os.pipe()           # what each child still holds once every child has allocated
 go_r, go_w = os.pipe()

@@ -402,7 +402,7 @@ def test_memory_limit_holds_for_the_whole_submission(lock):
         said = r.error + " ".join(c["error"] or "" for c in r.cells)
         assert "memory" in said or "time limit" in said, (r.error, r.cells[-1:])
     else:
-        # VmRSS counts pages shared after fork in every process: allow a few MB of overlap
+        # each process counts the memory it holds on its own (not what it shares after fork)
         assert rep["total_mb"] <= T.LIMITS["lock"].memory_mb + 64, rep
         assert len(rep["children_mb"]) < 4, "all four 600 MB children were allowed at once"
 
