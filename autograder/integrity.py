@@ -833,6 +833,7 @@ def preload(source) -> None:
 
 
 MAX_CODE_MB = 64
+MAX_CODE_CONTAINERS = 1_000_000   # JSON lists and objects: a notebook's cells hold thousands
 
 
 def read_code(fd: int, source) -> tuple[dict, dict] | None:
@@ -855,6 +856,8 @@ def read_code(fd: int, source) -> tuple[dict, dict] | None:
             chunks.append(chunk)
             offset += len(chunk)
         raw = b"".join(chunks)
+        if raw.count(b"[") + raw.count(b"{") > MAX_CODE_CONTAINERS:
+            return None      # JSON built to expand into millions of objects: not decoded here
         nb = verdict.parse_submission(raw)
         answers, extra, _ = verdict.student_cells(nb, source)
         return answers, extra
