@@ -113,7 +113,8 @@ class ControlGroup:
                         for knob, value in (("memory.memsw.limit_in_bytes", str(memory_mb * 2**20)),
                                             ("memory.swappiness", "0")):
                             try:
-                                (d / knob).exists() and (d / knob).write_text(value)
+                                if (d / knob).exists():
+                                    (d / knob).write_text(value)
                             except OSError:
                                 pass
                 acct = self.V2 / "cpuacct"

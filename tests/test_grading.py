@@ -7,6 +7,7 @@ training task), so it grades every assignment's solution and release, and one mu
 of one assignment (``STOCK_MUTANTS``); ``bench/grade_mutants.py`` puts both graders side by side on
 every mutant of every assignment."""
 import csv
+import functools
 
 import pytest
 from conftest import require_sandbox
@@ -23,31 +24,31 @@ ASSIGNMENTS = course.assignments()
 STOCK_MUTANTS = "04_attention"
 
 
-def _read_from_the_code(assignment, m) -> bool:
-    """Whether the mutant breaks a rule only the course's grader reads from the code (a
-    forbidden call): stock nbgrader runs the tests only, so it is not expected to catch it."""
+@functools.cache
+def _one_per_task(assignment) -> tuple:
+    """The first mutant of each task that its tests must catch: stock nbgrader's share. A mutant
+    that breaks a rule only the course's grader reads from the code (a forbidden call) is left
+    out: stock nbgrader runs the tests only, so it is not expected to catch it."""
     from autograder.integrity import static_problems
     from autograder.verdict import Source
 
-    answers = solution_cells(assignment)
-    answers[m.cell] = m.apply(answers[m.cell])
     source = Source.load(course.source_notebook(assignment))
-    return m.test_cell in static_problems(source, answers, {})
-
-
-def _one_per_task(assignment):
-    """The first mutant of each task that its tests must catch: stock nbgrader's share."""
     first = {}
     for m in load(assignment):
-        if m.cell not in first and not _read_from_the_code(assignment, m):
+        if m.cell in first:
+            continue
+        answers = solution_cells(assignment)
+        answers[m.cell] = m.apply(answers[m.cell])
+        if m.test_cell not in static_problems(source, answers, {}):
             first[m.cell] = m
-    return list(first.values())
+    return tuple(first.values())
 
 
-def _submissions(assignment, folder, mutants=True):
+def _submissions(assignment, folder, mutants=None):
+    """The solution, the release, a broken file and ``mutants`` (default: every mutant)."""
     write(filled(assignment), folder / "solution.ipynb")
     write(release_notebook(assignment), folder / "release.ipynb")
-    for m in (load(assignment) if mutants is True else mutants or []):
+    for m in load(assignment) if mutants is None else mutants:
         write(filled(assignment, m), folder / f"mutant-{m.name}.ipynb")
     (folder / "broken.ipynb").write_text('{"cells": [ this is not json')
     return folder
