@@ -55,10 +55,9 @@ def grade_id(cell) -> str | None:
 
 def graded_cells(assignment: str) -> list[str]:
     """grade_ids of the graded (test) cells of an assignment, in notebook order."""
-    import nbformat
+    from . import assignment as model
 
-    nb = nbformat.read(source_notebook(assignment), as_version=4)
-    return [grade_id(c) for c in nb.cells if nbgrader_meta(c).get("grade")]
+    return list(model.of(assignment).tasks)
 
 
 def _environment() -> None:

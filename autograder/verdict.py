@@ -29,7 +29,8 @@ from pathlib import Path
 
 import nbformat
 
-from .course import grade_id, nbgrader_meta
+from .assignment import Assignment, Task, test_names
+from .course import grade_id
 from .sandbox import Limits, Sandbox, SandboxError, StudentError
 
 SCORING_RULE = (
@@ -38,8 +39,6 @@ SCORING_RULE = (
     "passes. The check cell gives no points; it tells you what is wrong. An answer that imports, "
     "wraps or copies the course library's own version of what a task asks earns nothing for that "
     "task (those versions are switched off while grading).")
-HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*\n(.*?)^[ \t]*### END HIDDEN TESTS[ \t]*$",
-                    re.S | re.M)
 MAX_NOTEBOOK_MB = 200
 
 
@@ -48,15 +47,6 @@ class BadSubmission(ValueError):
 
 
 # --------------------------------------------------------------------------- the source
-@dataclass
-class Task:
-    grade_id: str            # id of the graded cell
-    points: float
-    visible: str             # the visible check code (runs in the sandbox)
-    hidden: str              # the hidden tests (run by the grader)
-    answer: str | None       # grade_id of the answer cell just before it
-
-
 @dataclass
 class Source:
     """What the grader needs from an assignment's source notebook."""
@@ -85,37 +75,15 @@ class Source:
     @classmethod
     def load(cls, path: Path, public: bool = False) -> "Source":
         """The source notebook; ``public=True`` reads a release (no hidden tests, no solutions):
-        what the sandbox needs to assemble a submission's cells."""
-        nb = nbformat.read(path, as_version=4)
-        setup, order, answers, tasks = {}, [], {}, {}
-        last_answer = None
-        for cell in nb.cells:
-            meta = nbgrader_meta(cell)
-            gid = grade_id(cell)
-            if cell.cell_type != "code" or not gid:
-                continue
-            if meta.get("solution"):
-                answers[gid] = cell.source
-                order.append(("answer", gid))
-                last_answer = gid
-            elif meta.get("grade"):
-                m = HIDDEN.search(cell.source)
-                if public:
-                    visible = cell.source[:m.start()] if m else cell.source
-                    tasks[gid] = Task(gid, float(meta.get("points", 0)), visible.rstrip(), "",
-                                      last_answer)
-                    order.append(("task", gid))
-                    continue
-                if not m or not m.group(1).strip():
-                    raise ValueError(f"{path}: graded cell {gid} has no hidden tests: every task "
-                                     "needs them (the visible check alone cannot be trusted)")
-                visible = cell.source[:m.start()].rstrip()
-                tasks[gid] = Task(gid, float(meta.get("points", 0)), visible, m.group(1), last_answer)
-                order.append(("task", gid))
-            else:
-                setup[gid] = cell.source
-                order.append(("setup", gid))
-        return cls(path.stem, setup, order, answers, tasks)
+        what the sandbox needs to assemble a submission's cells. Read and checked by
+        :class:`autograder.assignment.Assignment`."""
+        return cls.of(Assignment.load(path, public))
+
+    @classmethod
+    def of(cls, assignment: Assignment) -> "Source":
+        """What the grader takes of an :class:`~autograder.assignment.Assignment`."""
+        return cls(assignment.name, assignment.setup, assignment.order, assignment.answers,
+                   dict(assignment.tasks))
 
     @property
     def guard(self) -> str:
@@ -364,11 +332,11 @@ def _failure(exc: BaseException) -> str:
 def _hidden_tests(code: str, ns: dict) -> list[tuple[str, object]]:
     """The hidden block's ``test_*`` functions, or the whole block as one test."""
     compiled = compile(code, "<hidden tests>", "exec")
-    names = re.findall(r"^def (test_\w+)\s*\(", code, re.M)
+    names = test_names(code)
     if not names:
         return [("hidden tests", lambda: exec(compiled, ns))]
     exec(compiled, ns)
-    return [(n, ns[n]) for n in dict.fromkeys(names)]
+    return [(n, ns[n]) for n in names]
 
 
 # Hidden tests draw their inputs from the global torch/numpy/random generators. The sandboxed

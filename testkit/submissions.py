@@ -9,17 +9,17 @@ from pathlib import Path
 
 import nbformat
 
+from autograder import assignment as model
 from autograder import course
-from autograder.course import grade_id, nbgrader_meta
+from autograder.course import grade_id
 from testkit.mutants import Mutant
 
 __all__ = ["grade_id", "solution_cells", "release_notebook", "filled", "write"]
 
 
 def solution_cells(assignment: str) -> dict[str, str]:
-    """grade_id -> source of every solution cell of the source notebook."""
-    nb = nbformat.read(course.source_notebook(assignment), as_version=4)
-    return {grade_id(c): c.source for c in nb.cells if nbgrader_meta(c).get("solution")}
+    """grade_id -> source of every answer cell of the source notebook (the reference solution)."""
+    return model.of(assignment).answers
 
 
 def release_notebook(assignment: str):

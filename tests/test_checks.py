@@ -2,9 +2,10 @@
 wrong answer (mutant) gets a message that names the mistake."""
 import pytest
 
+from autograder import assignment as model
 from autograder import course
 from testkit.mutants import load
-from testkit.submissions import grade_id, release_notebook, solution_cells
+from testkit.submissions import solution_cells
 from tlcourse.checks import CheckFailed
 
 import nbformat
@@ -13,40 +14,34 @@ CASES = [(a, m) for a in course.assignments() for m in load(a)]
 
 
 def _namespace(assignment, answers):
-    """Run the setup cell and every answer cell of the assignment in a fresh namespace."""
-    nb = nbformat.read(course.source_notebook(assignment), as_version=4)
+    """Run the setup cells and every answer cell of the assignment in a fresh namespace."""
+    a = model.of(assignment)
     ns = {}
-    for cell in nb.cells:
-        gid = grade_id(cell)
-        if cell.cell_type != "code" or cell.metadata["nbgrader"].get("grade"):
-            continue
-        exec(answers.get(gid, cell.source), ns)
-    return ns, nb
+    for cell in a.cells:
+        if cell.kind in ("setup", "answer"):
+            exec(answers.get(cell.id, cell.source), ns)
+    return ns
 
 
-def _checks(nb):
-    """(answer grade_id, the visible-check line) of every graded test cell."""
-    out = []
-    for cell in nb.cells:
-        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
-            visible = cell.source.split("### BEGIN HIDDEN TESTS")[0].strip()
-            out.append((grade_id(cell).removesuffix("_tests"), visible))
-    return out
+def _checks(assignment):
+    """(answer grade_id, the visible check) of every task."""
+    return [(t.answer_id, t.visible) for t in model.of(assignment).tasks.values()]
 
 
 @pytest.mark.parametrize("assignment", course.assignments())
 def test_solution_passes_every_visible_check(assignment, capsys):
-    ns, nb = _namespace(assignment, solution_cells(assignment))
-    for _, visible in _checks(nb):
+    ns = _namespace(assignment, solution_cells(assignment))
+    for _, visible in _checks(assignment):
         exec(visible, ns)
-    assert capsys.readouterr().out.count("✓") == len(_checks(nb))
+    assert capsys.readouterr().out.count("✓") == len(_checks(assignment))
 
 
 @pytest.mark.parametrize("assignment", course.assignments())
 def test_release_stubs_fail_every_visible_check(assignment):
-    stubs = {grade_id(c): c.source for c in release_notebook(assignment).cells if grade_id(c)}
-    ns, nb = _namespace(assignment, {k: v for k, v in stubs.items() if k in solution_cells(assignment)})
-    for _, visible in _checks(nb):
+    stubs = model.of(assignment, public=True).answers      # the release's answer cells
+    assert set(stubs) == set(solution_cells(assignment))
+    ns = _namespace(assignment, stubs)
+    for _, visible in _checks(assignment):
         with pytest.raises(NotImplementedError):
             exec(visible, ns)
 
@@ -55,8 +50,8 @@ def test_release_stubs_fail_every_visible_check(assignment):
 def test_visible_check_names_the_mistake(assignment, mutant):
     answers = solution_cells(assignment)
     answers[mutant.cell] = mutant.apply(answers[mutant.cell])
-    ns, nb = _namespace(assignment, answers)
-    visible = dict(_checks(nb))[mutant.cell]
+    ns = _namespace(assignment, answers)
+    visible = dict(_checks(assignment))[mutant.cell]
     if mutant.hint is None:  # a wrong answer the visible check cannot see: hidden tests catch it
         exec(visible, ns)
         return

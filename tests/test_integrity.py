@@ -31,6 +31,19 @@ def _task_of(source, cell):
     return next(g for g, t in source.tasks.items() if t.answer == cell)
 
 
+def test_the_tables_by_answer_cell_name_answer_cells_that_exist():
+    """FORBIDDEN, ALLOWED_IN and DENIED_IN are keyed by answer cell (COURSE_CODE, by task, is
+    checked below): every cell they name is an answer cell of its assignment."""
+    from autograder import assignment as model
+
+    for table in ("FORBIDDEN", "ALLOWED_IN", "DENIED_IN"):
+        for a, rows in getattr(integrity, table).items():
+            cells = set(rows) if table == "FORBIDDEN" else \
+                {cell for where in rows.values() for cell, _ in where}
+            unknown = cells - set(model.of(a).answers)
+            assert not unknown, f"integrity.{table}[{a!r}] names no answer cell: {sorted(unknown)}"
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_the_solution_is_its_own_code(assignment):
     assert integrity.static_problems(_source(assignment), solution_cells(assignment), {}) == {}

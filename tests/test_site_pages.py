@@ -152,31 +152,13 @@ def test_solution_pages_keep_the_solutions_and_drop_the_hidden_tests():
         nb = course_site.solution_page(a)
         text = "\n".join(c.source for c in nb.cells)
         assert "HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text, a
-        for block in course_site.hidden_test_blocks(a):
-            for line in block.splitlines():
-                if len(line.strip()) > 25 and line.strip() not in visible_lines(a):
-                    assert line.strip() not in text, f"{a}: a hidden-test line is on the page: {line}"
-        course = course_site._course()
-        import nbformat
-
-        src = nbformat.read(course.source_notebook(a), as_version=4)
-        n_solutions = sum(1 for c in src.cells if course.nbgrader_meta(c).get("solution")
-                          and c.cell_type == "code")
+        for line in course_site._model(a).secret_lines():
+            assert line not in text, f"{a}: a hidden-test line is on the page: {line}"
+        n_solutions = len(course_site._model(a).answers)
         folded = [c for c in nb.cells if "hide-input" in c.metadata.get("tags", [])]
         assert len(folded) == n_solutions > 0, f"{a}: every solution cell must be folded"
         for t in course_site.tasks(a):
             assert f"({t['label']})=" in text, f"{a}: no label for the graded task {t['grade_id']}"
-
-
-@functools.cache
-def visible_lines(assignment: str) -> frozenset[str]:
-    """Lines of an assignment's source outside its hidden tests (those may be shown)."""
-    import nbformat
-
-    nb = nbformat.read(course_site._course().source_notebook(assignment), as_version=4)
-    text = "\n".join(c.source for c in nb.cells)
-    text = re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", "", text, flags=re.S)
-    return frozenset(l.strip() for l in text.splitlines())
 
 
 # --------------------------------------------------------------------------------------------
@@ -250,9 +232,8 @@ def test_solution_pages_are_executed_with_every_solution_folded(site):
 @slow
 def test_no_hidden_test_is_anywhere_in_the_site(site):
     # Lines long enough to be the tests' own, and not imports (a page may import the same names)
-    lines = {a: [l.strip() for b in course_site.hidden_test_blocks(a) for l in b.splitlines()
-                 if len(l.strip()) > 25 and l.strip() not in visible_lines(a)
-                 and not re.match(r"(from \S+ )?import ", l.strip())]
+    lines = {a: [l for l in course_site._model(a).secret_lines()
+                 if not re.match(r"(from \S+ )?import ", l)]
              for a in course_site._course().assignments()}
     roots = [site] + [p for p in [site.parent / "jupyter_execute"] if p.exists()]
     leaks = []

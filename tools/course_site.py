@@ -85,41 +85,31 @@ def chapter_number(name: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def _model(assignment: str):
+    """The assignment as :mod:`autograder.assignment` reads it (the one parser of notebooks)."""
+    _course()
+    from autograder import assignment as model
+
+    return model.of(assignment)
+
+
 def _heading(source: str) -> str | None:
-    m = re.search(r"^#{1,6}\s+(.+?)\s*$", source, flags=re.M)
-    return m.group(1) if m else None
+    from autograder.assignment import heading
+
+    return heading(source)
 
 
 def tasks(assignment: str) -> list[dict]:
     """The graded cells of an assignment, in notebook order: grade_id, points, and the title of
     the task they belong to (the last markdown heading above them)."""
-    import nbformat
-
-    course = _course()
-    nb = nbformat.read(course.source_notebook(assignment), as_version=4)
-    out, title = [], None
-    for cell in nb.cells:
-        if cell.cell_type == "markdown" and _heading(cell.source):
-            title = _heading(cell.source)
-        meta = course.nbgrader_meta(cell)
-        if meta.get("grade"):
-            out.append({"grade_id": course.grade_id(cell), "points": meta.get("points", 0),
-                        "title": title or course.grade_id(cell),
-                        "label": TASK_LABEL.format(assignment=assignment,
-                                                   grade_id=course.grade_id(cell))})
-    return out
+    return [{"grade_id": t.test_id, "points": t.points, "title": t.title or t.test_id,
+             "label": TASK_LABEL.format(assignment=assignment, grade_id=t.test_id)}
+            for t in _model(assignment).tasks.values()]
 
 
 def hidden_test_blocks(assignment: str) -> list[str]:
     """The text of every hidden-test region of an assignment (what the site must never show)."""
-    import nbformat
-
-    nb = nbformat.read(_course().source_notebook(assignment), as_version=4)
-    blocks = []
-    for cell in nb.cells:
-        blocks += re.findall(r"BEGIN HIDDEN TESTS[^\n]*\n(.*?)\n[^\n]*END HIDDEN TESTS",
-                             cell.source, flags=re.S)
-    return blocks
+    return [t.hidden for t in _model(assignment).tasks.values()]
 
 
 def solution_page(assignment: str):
@@ -129,24 +119,23 @@ def solution_page(assignment: str):
     import nbformat
     from nbgrader.preprocessors.clearhiddentests import ClearHiddenTests
 
-    course = _course()
-    src = nbformat.read(course.source_notebook(assignment), as_version=4)
+    model = _model(assignment)
+    src = nbformat.read(model.path, as_version=4)
     clear = ClearHiddenTests(enforce_metadata=False)
     cells = []
-    for cell in src.cells:
+    for cell, parsed in zip(src.cells, model.cells, strict=True):
         cell = copy.deepcopy(cell)
-        meta = course.nbgrader_meta(cell)
         clear._remove_hidden_test_region(cell)
         cell.source = "\n".join(l for l in cell.source.split("\n")
                                 if l.strip() not in SOLUTION_MARKERS)
         cell.metadata.pop("nbgrader", None)
-        if meta.get("solution") and cell.cell_type == "code":
+        if parsed.kind == "answer":
             tags = cell.metadata.setdefault("tags", [])
             if "hide-input" not in tags:
                 tags.append("hide-input")
             cell.metadata["mystnb"] = {"code_prompt_show": "Show the solution",
                                        "code_prompt_hide": "Hide the solution"}
-        elif meta.get("solution") and cell.cell_type == "markdown":
+        elif parsed.solution and parsed.kind == "text":
             cell.source = ":::{admonition} Solution\n:class: dropdown\n" + cell.source + "\n:::"
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
@@ -154,8 +143,7 @@ def solution_page(assignment: str):
     # a label above the heading of each graded task
     for t in tasks(assignment):
         gid = t["grade_id"]
-        idx = next(i for i, c in enumerate(src.cells) if course.grade_id(c) == gid
-                   and course.nbgrader_meta(c).get("grade"))
+        idx = next(i for i, c in enumerate(model.cells) if c.kind == "task" and c.id == gid)
         head = next((i for i in range(idx, -1, -1) if cells[i].cell_type == "markdown"
                      and _heading(cells[i].source)), None)
         if head is not None:

@@ -7,6 +7,7 @@ task loses its points; the check tests prove the visible check names the mistake
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +23,17 @@ class Mutant:
     new: str           # ...and what the wrong answer writes instead
     why: str           # the mistake, in words
     hint: str | None = None  # a fragment the visible check's message must contain (None: hidden only)
+    assignment: str = ""     # set by :func:`load`
 
     @property
     def test_cell(self) -> str:
-        """grade_id of the graded test cell of the same task."""
-        return f"{self.cell}_tests"
+        """grade_id of the graded cell that grades the answer cell this mutant edits."""
+        from autograder import assignment
+
+        if not self.assignment:
+            raise ValueError(f"mutant {self.name}: no assignment (load mutants with "
+                             "testkit.mutants.load)")
+        return assignment.of(self.assignment).task_of(self.cell).test_id
 
     def apply(self, source: str) -> str:
         if source.count(self.old) != 1:
@@ -44,4 +51,5 @@ def load(assignment: str) -> list[Mutant]:
     """The mutants of ``assignment`` (none when it has no module here)."""
     if not (HERE / f"{module_name(assignment)}.py").exists():
         return []
-    return list(importlib.import_module(f"{__name__}.{module_name(assignment)}").MUTANTS)
+    module = importlib.import_module(f"{__name__}.{module_name(assignment)}")
+    return [dataclasses.replace(m, assignment=assignment) for m in module.MUTANTS]
