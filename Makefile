@@ -8,7 +8,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 ASSIGNMENT  ?= 04_attention
 SUBMISSIONS ?=
 
-.PHONY: setup vendor book site-test page-weight test test-fast assets release collect grade feedback export clean
+.PHONY: setup vendor book site-test page-weight test test-fast assets release twins collect grade feedback export clean
 
 setup: .venv/.installed
 .venv/.installed: requirements.txt requirements-nodeps.txt pyproject.toml tools/setup.sh
@@ -52,6 +52,10 @@ assets: setup
 ## regenerate exercises/ from solutions/ with nbgrader
 release: setup
 	$(PY) -m autograder release
+
+## rewrite the source notebooks' plain-text twins solutions/<id>/<id>.py (a test fails when stale)
+twins: setup
+	$(PY) -m autograder.twins sync
 
 ## instructors, one step each (see README): collect, grade, feedback, export
 collect: setup

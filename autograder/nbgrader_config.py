@@ -17,7 +17,9 @@ c = get_config()  # noqa: F821 (provided by traitlets when the file is loaded)
 _root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _root not in sys.path:       # the nbgrader CLI run by hand from this folder
     sys.path.insert(0, _root)
-from autograder.course import work_dir  # noqa: E402 (the one place that decides the work folder)
+# work_dir: the one place that decides the work folder
+from autograder.course import assignments, work_dir  # noqa: E402
+from autograder.twins import twin_name  # noqa: E402
 
 _work = str(work_dir())
 os.makedirs(_work, exist_ok=True)
@@ -34,6 +36,11 @@ c.CourseDirectory.feedback_directory = os.path.join(_work, "feedback")
 # postgresql+psycopg://user@host/db when several graders write at once).
 c.CourseDirectory.db_url = os.environ.get("TLCOURSE_DB_URL") or \
     "sqlite:///" + os.path.join(_work, "gradebook.db")
+
+# The source notebooks' plain-text twins (solutions/<id>/<id>.py, see autograder/twins.py) hold
+# the hidden tests: never copied into the release, nor next to an autograded submission (nbgrader
+# copies every other file of an assignment's source folder that it does not ignore).
+c.CourseDirectory.ignore.extend([twin_name(a) for a in assignments()])
 
 # The release keeps only what a student needs: no solutions, no hidden tests, no outputs.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

@@ -4,7 +4,8 @@ import re
 import nbformat
 import pytest
 
-from autograder import course, release
+from autograder import assignment as model
+from autograder import course, release, twins
 from testkit.submissions import solution_cells
 
 ASSIGNMENTS = course.assignments()
@@ -27,6 +28,20 @@ def test_release_is_current(fresh_release, assignment):
     assert committed.exists(), f"{committed} is missing: run `make release`"
     assert (fresh_release / assignment / f"{assignment}.ipynb").read_bytes() == committed.read_bytes(), \
         f"exercises/{assignment} is stale: run `make release` and commit the result"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_release_holds_the_notebook_only_no_twin_no_hidden_test(fresh_release, assignment):
+    """The source folder also holds the notebook's plain-text twin (hidden tests and all)."""
+    assert twins.twin_path(assignment).exists()
+    for folder in (fresh_release, course.EXERCISES):
+        files = sorted(str(p.relative_to(folder / assignment))
+                       for p in (folder / assignment).rglob("*") if p.is_file())
+        assert files == [f"{assignment}.ipynb"], f"{folder}/{assignment}: {files}"
+        nb = nbformat.read(folder / assignment / f"{assignment}.ipynb", as_version=4)
+        text = "\n".join(c.source for c in nb.cells)
+        leaked = [line for line in model.of(assignment).secret_lines() if line in text]
+        assert not leaked, f"hidden-test lines in the release of {assignment}: {leaked[:3]}"
 
 
 def test_no_stray_release_folders():
