@@ -1,7 +1,8 @@
 """Grade one submission: run it in the sandbox, then judge it in a trusted context.
 
-The source notebook (``solutions/``) is the authority on what a submission contains: its setup
-cells, its graded cells (the visible check, then the hidden tests) and the ids of the answer cells.
+The source notebook (``solutions/``, read by :mod:`autograder.assignment`) is the authority on
+what a submission contains: its setup cells, its graded cells (the visible check, then the hidden
+tests) and the ids of the answer cells.
 From the student's notebook only the answer cells (by nbgrader ``grade_id``) and any extra code cells
 are taken; locked cells come from the source, so deleting, editing or reordering them changes
 nothing.

@@ -13,14 +13,12 @@ import copy
 import functools
 import random
 
-import nbformat
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from autograder import course
-from autograder.course import nbgrader_meta
+from autograder import assignment as model
 from tlcourse import bert, distillation, embeddings, t5, ulmfit, vision
 
 SEEDS = range(5)
@@ -29,11 +27,10 @@ SEEDS = range(5)
 @functools.lru_cache(maxsize=None)
 def solution(assignment: str) -> dict:
     """The namespace of the source notebook's setup and answer cells (no test cell run)."""
-    nb = nbformat.read(course.source_notebook(assignment), as_version=4)
     ns = {"__name__": "solution"}
-    for cell in nb.cells:
-        if cell.cell_type == "code" and not nbgrader_meta(cell).get("grade"):
-            exec(compile(cell.source, f"<{assignment} {nbgrader_meta(cell).get('grade_id')}>", "exec"), ns)
+    for cell in model.of(assignment).cells:
+        if cell.kind in ("setup", "answer"):
+            exec(compile(cell.source, f"<{assignment} {cell.id}>", "exec"), ns)
     return ns
 
 
