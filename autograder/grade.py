@@ -43,7 +43,8 @@ warnings.filterwarnings("ignore", message=".*not in session.*")
 from . import collect, course, export, feedback
 from .sandbox import (CgroupUnavailable, ControlGroup, Limits, isolation_available, kill_uid,
                       release_uid, sandbox_uid)
-from .verdict import MAX_NOTEBOOK_MB, Result, Source, grade_notebook, zero
+from .verdict import (MAX_NOTEBOOK_MB, Result, Source, containers, grade_notebook, too_large,
+                      zero)
 
 
 class CpuSlots:
@@ -129,18 +130,20 @@ def _open_submission(path: Path):
         why = "the submission is not a plain file: refused"
     elif st.st_size == 0:
         why = "the file is empty"
-    elif st.st_size > MAX_NOTEBOOK_MB * 2**20:
-        why = (f"the file is {st.st_size / 2**20:.0f} MB, over the {MAX_NOTEBOOK_MB} MB limit: "
-               "clear the outputs (Kernel > Restart & Clear Output) and resubmit")
+    else:
+        why = too_large(st.st_size, 0)
+    if not why:     # hashed and its brackets counted in one pass, before anything decodes it
+        os.set_blocking(fd, True)
+        h, n = hashlib.sha256(), 0
+        with open(fd, "rb", closefd=False) as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+                n += containers(block)
+        os.lseek(fd, 0, os.SEEK_SET)
+        why = too_large(st.st_size, n)
     if why:
         os.close(fd)
         return None, why
-    os.set_blocking(fd, True)
-    h = hashlib.sha256()
-    with open(fd, "rb", closefd=False) as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    os.lseek(fd, 0, os.SEEK_SET)
     return fd, h.hexdigest()
 
 
