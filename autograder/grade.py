@@ -58,8 +58,25 @@ class CpuSlots:
     def acquire(self):
         self.sem.acquire()
 
+    def try_acquire(self) -> bool:
+        return self.sem.acquire(blocking=False)
+
     def release(self):
         self.sem.release()
+
+
+def slot_change(holding: bool, samples: list[bool]) -> str | None:
+    """What a submission does with its CPU slot, given its last four looks (running or not):
+    "release" after a second with nothing runnable (its core goes to the next submission),
+    "reclaim" once it computes again (two looks in a row), so that a submission that sleeps and
+    then computes counts against the cores again and no new one starts beside it."""
+    if len(samples) < 4:
+        return None
+    if holding and not any(samples):
+        return "release"
+    if not holding and all(samples[-2:]):
+        return "reclaim"
+    return None
 
 
 _slots: CpuSlots | None = None
@@ -203,11 +220,14 @@ def _grade_forked(path: Path, source_path: Path, student: str, hide: list[str], 
                     return _error_result(student, assignment, "time limit: grading this "
                                          f"submission took longer than {2 * limits.wall_s + 60:g} s", sha)
                 ready, _, _ = select.select([r], [], [], min(left, 0.25))
-                if holding and cgroup.dirs and not ready:
+                if slots is not None and cgroup.dirs and not ready:
                     samples = (samples + [_busy(cgroup, jpid)])[-4:]
-                    if len(samples) == 4 and not any(samples):
+                    change = slot_change(holding, samples)
+                    if change == "release":
                         slots.release()      # asleep for a second: its core goes to the next one
                         holding = False
+                    elif change == "reclaim" and slots.try_acquire():
+                        holding = True       # computing again: counts against the cores again
                 if not ready:
                     continue
                 chunk = r.read(1 << 20)
