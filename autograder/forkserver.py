@@ -198,8 +198,15 @@ def _judge_main(req: dict, fds: list[int], public) -> None:
             result.answers = ready.get("answers", {})
             from autograder import integrity
             code, code_fd = integrity.read_code(code_fd, source), None
-            result.tasks = verdict._judge(source, box, ready, seed=f"{secret}:{req['student']}",
-                                          code=code)
+            if code is None:     # fail closed: never judge on the sandbox's word for the code
+                result.status = "error"
+                result.error = ("the grader could not read your notebook's code itself (see "
+                                "the size limits in the README): clear the outputs (Kernel > "
+                                "Restart & Clear Output), save and submit again")
+                result.tasks = verdict.zero(source, result.error)
+            else:
+                result.tasks = verdict._judge(source, box, ready,
+                                              seed=f"{secret}:{req['student']}", code=code)
             _mark("tests")
     except SandboxError as exc:
         result.error = str(exc)

@@ -43,7 +43,8 @@ warnings.filterwarnings("ignore", message=".*not in session.*")
 from . import collect, course, export, feedback
 from .sandbox import (CgroupUnavailable, ControlGroup, Limits, isolation_available, kill_uid,
                       release_uid, sandbox_uid)
-from .verdict import MAX_NOTEBOOK_MB, Result, Source, grade_notebook, zero
+from .verdict import (MAX_NOTEBOOK_MB, Result, Source, containers, grade_notebook, too_large,
+                      zero)
 
 
 class CpuSlots:
@@ -57,8 +58,25 @@ class CpuSlots:
     def acquire(self):
         self.sem.acquire()
 
+    def try_acquire(self) -> bool:
+        return self.sem.acquire(blocking=False)
+
     def release(self):
         self.sem.release()
+
+
+def slot_change(holding: bool, samples: list[bool]) -> str | None:
+    """What a submission does with its CPU slot, given its last four looks (running or not):
+    "release" after a second with nothing runnable (its core goes to the next submission),
+    "reclaim" once it computes again (two looks in a row), so that a submission that sleeps and
+    then computes counts against the cores again and no new one starts beside it."""
+    if len(samples) < 4:
+        return None
+    if holding and not any(samples):
+        return "release"
+    if not holding and all(samples[-2:]):
+        return "reclaim"
+    return None
 
 
 _slots: CpuSlots | None = None
@@ -129,18 +147,20 @@ def _open_submission(path: Path):
         why = "the submission is not a plain file: refused"
     elif st.st_size == 0:
         why = "the file is empty"
-    elif st.st_size > MAX_NOTEBOOK_MB * 2**20:
-        why = (f"the file is {st.st_size / 2**20:.0f} MB, over the {MAX_NOTEBOOK_MB} MB limit: "
-               "clear the outputs (Kernel > Restart & Clear Output) and resubmit")
+    else:
+        why = too_large(st.st_size, 0)
+    if not why:     # hashed and its brackets counted in one pass, before anything decodes it
+        os.set_blocking(fd, True)
+        h, n = hashlib.sha256(), 0
+        with open(fd, "rb", closefd=False) as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+                n += containers(block)
+        os.lseek(fd, 0, os.SEEK_SET)
+        why = too_large(st.st_size, n)
     if why:
         os.close(fd)
         return None, why
-    os.set_blocking(fd, True)
-    h = hashlib.sha256()
-    with open(fd, "rb", closefd=False) as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    os.lseek(fd, 0, os.SEEK_SET)
     return fd, h.hexdigest()
 
 
@@ -200,11 +220,14 @@ def _grade_forked(path: Path, source_path: Path, student: str, hide: list[str], 
                     return _error_result(student, assignment, "time limit: grading this "
                                          f"submission took longer than {2 * limits.wall_s + 60:g} s", sha)
                 ready, _, _ = select.select([r], [], [], min(left, 0.25))
-                if holding and cgroup.dirs and not ready:
+                if slots is not None and cgroup.dirs and not ready:
                     samples = (samples + [_busy(cgroup, jpid)])[-4:]
-                    if len(samples) == 4 and not any(samples):
+                    change = slot_change(holding, samples)
+                    if change == "release":
                         slots.release()      # asleep for a second: its core goes to the next one
                         holding = False
+                    elif change == "reclaim" and slots.try_acquire():
+                        holding = True       # computing again: counts against the cores again
                 if not ready:
                     continue
                 chunk = r.read(1 << 20)

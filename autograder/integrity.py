@@ -832,21 +832,18 @@ def preload(source) -> None:
         _course_shapes(paths + reference_helpers())
 
 
-MAX_CODE_MB = 64
-MAX_CODE_CONTAINERS = 1_000_000   # JSON lists and objects: a notebook's cells hold thousands
-
-
 def read_code(fd: int, source) -> tuple[dict, dict] | None:
     """The student's answers and extra cells, read by the judge from its own copy of the
     submission's file descriptor (the sandbox's reading moved the shared offset: ``pread``
-    from 0). None when it cannot (then the judge uses what the sandbox reported)."""
+    from 0). None when it cannot: the submission is then not judged (the grader refuses such
+    files before they reach a sandbox; this is the judge's own check)."""
     import os
 
     from . import verdict
 
     try:
         size = os.fstat(fd).st_size
-        if size > MAX_CODE_MB * 2**20:
+        if size > verdict.MAX_NOTEBOOK_MB * 2**20:
             return None
         raw, chunks, offset = b"", [], 0
         while offset < size:
@@ -856,7 +853,7 @@ def read_code(fd: int, source) -> tuple[dict, dict] | None:
             chunks.append(chunk)
             offset += len(chunk)
         raw = b"".join(chunks)
-        if raw.count(b"[") + raw.count(b"{") > MAX_CODE_CONTAINERS:
+        if verdict.containers(raw) > verdict.MAX_CONTAINERS:
             return None      # JSON built to expand into millions of objects: not decoded here
         nb = verdict.parse_submission(raw)
         answers, extra, _ = verdict.student_cells(nb, source)

@@ -40,7 +40,26 @@ SCORING_RULE = (
     "passes. The check cell gives no points; it tells you what is wrong. An answer that imports, "
     "wraps or copies the course library's own version of what a task asks earns nothing for that "
     "task (those versions are switched off while grading).")
-MAX_NOTEBOOK_MB = 200
+MAX_NOTEBOOK_MB = 64           # a notebook's size (its outputs included), checked before reading
+MAX_CONTAINERS = 1_000_000     # JSON lists and objects (a notebook's cells hold thousands)
+
+
+def containers(raw: bytes) -> int:
+    """An upper bound on the JSON lists and objects in ``raw`` (brackets inside strings count
+    too), computed before anything is decoded."""
+    return raw.count(b"[") + raw.count(b"{")
+
+
+def too_large(size: int, n_containers: int) -> str | None:
+    """Why a submission is refused before it is read, or None: the limits that keep the grader's
+    own decoding of it bounded (a notebook whose JSON expands in memory is refused here)."""
+    if size > MAX_NOTEBOOK_MB * 2**20:
+        return (f"the file is {size / 2**20:.0f} MB, over the {MAX_NOTEBOOK_MB} MB limit: clear "
+                "the outputs (Kernel > Restart & Clear Output) and resubmit")
+    if n_containers > MAX_CONTAINERS:
+        return (f"the file holds over {MAX_CONTAINERS:,} JSON lists and objects: clear the "
+                "outputs (Kernel > Restart & Clear Output) and resubmit")
+    return None
 
 
 class BadSubmission(ValueError):
@@ -105,10 +124,14 @@ def read_submission(path: Path):
     size = path.stat().st_size
     if size == 0:
         raise BadSubmission("the file is empty")
-    if size > MAX_NOTEBOOK_MB * 2**20:
-        raise BadSubmission(f"the file is {size / 2**20:.0f} MB, over the {MAX_NOTEBOOK_MB} MB "
-                            "limit: clear the outputs (Kernel > Restart & Clear Output) and resubmit")
-    return parse_submission(path.read_bytes())
+    why = too_large(size, 0)
+    if why:
+        raise BadSubmission(why)
+    raw = path.read_bytes()
+    why = too_large(len(raw), containers(raw))
+    if why:
+        raise BadSubmission(why)
+    return parse_submission(raw)
 
 
 MAX_DEPTH = 64              # nesting of the notebook's JSON

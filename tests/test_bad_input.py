@@ -29,7 +29,8 @@ import nbformat
 import pytest
 
 from autograder import course, grade
-from autograder.verdict import MAX_NOTEBOOK_MB, BadSubmission, Source, grade_notebook, read_submission
+from autograder.verdict import (MAX_CONTAINERS, MAX_NOTEBOOK_MB, BadSubmission, Source,
+                               grade_notebook, read_submission)
 from testkit.mutants import load
 from testkit.submissions import filled, grade_id, write
 from conftest import require_sandbox
@@ -252,3 +253,20 @@ def test_oversized_file_is_refused_before_reading(tmp_path):
     r = grade_notebook(path, source, "big", hide=[], isolate=False)
     assert r.status == "error" and "clear the outputs" in r.error and r.total == 0
     assert set(r.tasks) == set(source.tasks)
+
+
+def test_bloated_notebook_is_refused_before_reading(tmp_path):
+    """A file well under the size limit whose JSON would expand into millions of objects is
+    refused by counting brackets, before the grader (or the student's own process) decodes it."""
+    from autograder.grade import _open_submission
+
+    nb = json.loads((course.EXERCISES / A / f"{A}.ipynb").read_text())
+    nb["metadata"]["padding"] = "@"
+    text = json.dumps(nb).replace('"@"', "[" + "[]," * MAX_CONTAINERS + "[]]")
+    path = tmp_path / "bloated.ipynb"
+    path.write_text(text)
+    assert path.stat().st_size < MAX_NOTEBOOK_MB * 2**20
+    with pytest.raises(BadSubmission, match="JSON lists and objects"):
+        read_submission(path)
+    fd, why = _open_submission(path)
+    assert fd is None and "JSON lists and objects" in why and "clear the outputs" in why

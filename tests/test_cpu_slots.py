@@ -1,0 +1,25 @@
+"""The grader's CPU slots: a submission that sleeps gives its core away, and takes one back
+(when one is free) as soon as it computes again, so sleepers never hold the class hostage and a
+woken sleeper is counted against the cores again."""
+from autograder.grade import CpuSlots, slot_change
+
+
+def test_a_sleeper_releases_its_slot_after_four_idle_looks():
+    assert slot_change(True, [False] * 3) is None          # not a second of looks yet
+    assert slot_change(True, [True, False, False, False]) is None
+    assert slot_change(True, [False] * 4) == "release"
+    assert slot_change(False, [False] * 4) is None         # nothing to give back twice
+
+
+def test_a_woken_sleeper_reclaims_a_slot_once_it_computes():
+    assert slot_change(False, [False, False, False, True]) is None   # one look can be a blip
+    assert slot_change(False, [False, False, True, True]) == "reclaim"
+    assert slot_change(True, [False, False, True, True]) is None     # already holding one
+
+
+def test_reclaiming_never_waits_for_a_slot():
+    slots = CpuSlots(1)
+    slots.acquire()
+    assert slots.try_acquire() is False      # all cores busy: it runs on, without blocking
+    slots.release()
+    assert slots.try_acquire() is True
