@@ -200,9 +200,9 @@ def _judge_main(req: dict, fds: list[int], public) -> None:
             code, code_fd = integrity.read_code(code_fd, source), None
             if code is None:     # fail closed: never judge on the sandbox's word for the code
                 result.status = "error"
-                result.error = ("the grader could not read your notebook's code itself (see "
-                                "the size limits in the README): clear the outputs (Kernel > "
-                                "Restart & Clear Output), save and submit again")
+                result.error = ("the grader could not read your notebook's code itself (is the "
+                                "file too large?): clear the outputs (Kernel > Restart & Clear "
+                                "Output), save and submit again")
                 result.tasks = verdict.zero(source, result.error)
             else:
                 result.tasks = verdict._judge(source, box, ready,
