@@ -57,6 +57,13 @@ def expect_tensor(task: str, value, shape: tuple, what: str = "the result") -> t
     return value
 
 
+def randn(*shape: int, seed: int = 0, scale: float = 1.0) -> torch.Tensor:
+    """A standard-normal tensor of ``shape`` (times ``scale``) from its own seeded generator: the
+    checks' inputs are the same on every run and leave the global random state alone."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(*shape, generator=g) * scale
+
+
 def is_close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-5, rtol: float = 1e-4) -> bool:
     return a.shape == b.shape and torch.allclose(a.detach().double(), b.detach().double(),
                                                  atol=atol, rtol=rtol)

@@ -13,12 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import expect_tensor, fail, is_close, max_diff, passed
-
-
-def _inputs(*shape: int, seed: int = 0, scale: float = 1.0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(*shape, generator=g) * scale
+from . import expect_tensor, fail, is_close, max_diff, passed, randn
 
 
 def _pair(task: str, result, what: str = "the function"):
@@ -41,7 +36,7 @@ def _rows_sum_to_one(task: str, w: torch.Tensor, axis_hint: str) -> None:
 # --------------------------------------------------------------------------- task 1
 def check_basic_self_attention(fn) -> None:
     task = "basic_self_attention"
-    x = _inputs(2, 5, 4, scale=0.5)
+    x = randn(2, 5, 4, scale=0.5)
     y, w = _pair(task, fn(x.clone()))
     expect_tensor(task, w, (2, 5, 5), "the weights")
     expect_tensor(task, y, (2, 5, 4), "the output")
@@ -60,7 +55,7 @@ def check_basic_self_attention(fn) -> None:
 # --------------------------------------------------------------------------- task 2
 def check_scaled_dot_product_attention(fn) -> None:
     task = "scaled_dot_product_attention"
-    q, k, v = _inputs(2, 3, 8, seed=1), _inputs(2, 4, 8, seed=2), _inputs(2, 4, 6, seed=3)
+    q, k, v = randn(2, 3, 8, seed=1), randn(2, 4, 8, seed=2), randn(2, 4, 6, seed=3)
     try:
         result = fn(q, k, v)
     except NotImplementedError:
@@ -153,7 +148,7 @@ def _mha_matches(cls, d_model: int, n_heads: int, x: torch.Tensor, mask=None, ta
 
 def check_multi_head_self_attention(cls) -> None:
     task = "MultiHeadSelfAttention"
-    x = _inputs(2, 5, 12, seed=4)
+    x = randn(2, 5, 12, seed=4)
     ok_one, _ = _mha_matches(cls, 12, 1, x, task=task)
     ok_many, _ = _mha_matches(cls, 12, 4, x, task=task)
     if not ok_many:
@@ -184,10 +179,10 @@ def check_layer_norm(cls) -> None:
     ref = nn.LayerNorm(d)
     with torch.no_grad():
         for p in (ref.weight, ref.bias):
-            p.copy_(_inputs(d, seed=5))
+            p.copy_(randn(d, seed=5))
         mine.weight.copy_(ref.weight)
         mine.bias.copy_(ref.bias)
-        x = _inputs(3, 4, d, seed=6) * 3 + 1
+        x = randn(3, 4, d, seed=6) * 3 + 1
         y = mine(x)
         expect_tensor(task, y, (3, 4, d), "the output")
         if not is_close(y, ref(x)):
@@ -201,7 +196,7 @@ def check_layer_norm(cls) -> None:
                            "self.weight and add self.bias.")
             fail(task, f"the output differs from nn.LayerNorm (max difference "
                        f"{max_diff(y, ref(x)):.2e}).")
-        flat = torch.full((2, d), 3.0) + _inputs(2, d, seed=7) * 1e-4
+        flat = torch.full((2, d), 3.0) + randn(2, d, seed=7) * 1e-4
         y_flat = mine(flat)
         if not is_close(y_flat, ref(flat), atol=1e-3):
             fail(task, "on nearly constant inputs (variance ≈ 1e-8) your output differs from "

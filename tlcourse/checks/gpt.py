@@ -16,17 +16,12 @@ import torch.nn.functional as F
 # seconds to import: here it is imported once, with the checks, not in every grading run).
 from transformers import GPT2Config, GPT2LMHeadModel  # noqa: F401
 
-from . import expect_tensor, fail, is_close, max_diff, passed
+from . import expect_tensor, fail, is_close, max_diff, passed, randn
 
 
 def _reraise_unanswered(e: BaseException) -> None:
     if isinstance(e, NotImplementedError):   # a subclass of RuntimeError: the task is not done yet
         raise e
-
-
-def _randn(*shape: int, seed: int = 0, scale: float = 1.0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(*shape, generator=g) * scale
 
 
 # --------------------------------------------------------------------------- task 1
@@ -38,7 +33,7 @@ def reference_next_token_loss(logits: torch.Tensor, ids: torch.Tensor) -> torch.
 
 def check_causal_lm(causal_attention, next_token_loss) -> None:
     task = "causal_attention"
-    q, k, v = _randn(2, 3, 5, 4, seed=1), _randn(2, 3, 5, 4, seed=2), _randn(2, 3, 5, 6, seed=3)
+    q, k, v = randn(2, 3, 5, 4, seed=1), randn(2, 3, 5, 4, seed=2), randn(2, 3, 5, 6, seed=3)
     out = causal_attention(q, k, v)
     if isinstance(out, torch.Tensor) and out.shape == (2, 3, 5, 6) and torch.isnan(out).any():
         fail(task, "the output has NaN values: a row of the attention has no allowed key. Position 0 "
@@ -65,7 +60,7 @@ def check_causal_lm(causal_attention, next_token_loss) -> None:
                    f"(max difference {max_diff(out, ref):.2e}).")
 
     task = "next_token_loss"
-    logits, ids = _randn(2, 6, 7, seed=4, scale=2.0), torch.tensor([[1, 4, 2, 6, 0, 3], [5, 5, 2, 1, 6, 0]])
+    logits, ids = randn(2, 6, 7, seed=4, scale=2.0), torch.tensor([[1, 4, 2, 6, 0, 3], [5, 5, 2, 1, 6, 0]])
     loss = next_token_loss(logits, ids)
     if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
         fail(task, f"the loss should be a scalar tensor (0 dimensions), got "
@@ -137,7 +132,7 @@ def _describe(ks) -> str:
 
 def check_sample_next_token(fn) -> None:
     task = "sample_next_token"
-    logits = _randn(5, 8, seed=5, scale=2.0)
+    logits = randn(5, 8, seed=5, scale=2.0)
     torch.manual_seed(0)
     try:
         greedy = fn(logits, temperature=0)

@@ -13,14 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import expect_tensor, fail, is_close, max_diff, passed
+from . import expect_tensor, fail, is_close, max_diff, passed, randn
 from .. import ulmfit
 from ..ulmfit import ScalarMix as ScalarMixReference
-
-
-def _randn(*shape: int, seed: int = 0, scale: float = 1.0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(*shape, generator=g) * scale
 
 
 def _scalar(task: str, value, what: str = "the loss") -> torch.Tensor:
@@ -42,7 +37,7 @@ def reference_lm_loss(logits, tokens, pad_id=0):
 
 def check_lm_loss(fn) -> None:
     task = "lm_loss"
-    logits = _randn(2, 6, 7, seed=1, scale=2.0)
+    logits = randn(2, 6, 7, seed=1, scale=2.0)
     tokens = torch.tensor([[2, 4, 5, 3, 6, 1],
                            [2, 3, 3, 6, 0, 0]])           # the second text is padded with 0
     loss = _scalar(task, fn(logits.clone(), tokens.clone()))
@@ -95,7 +90,7 @@ def check_bidirectional_lstm(cls) -> None:
         ref = nn.LSTM(3, 4, batch_first=True, bidirectional=True)
     mine = cls(3, 4)
     mine.load_state_dict(bidirectional_state_dict(ref))
-    x = _randn(2, 5, 3, seed=4)
+    x = randn(2, 5, 3, seed=4)
     y = expect_tensor(task, mine(x.clone()), (2, 5, 8), "the output (B, T, 2 * d_hidden)")
     with torch.no_grad():
         want = ref(x)[0]
@@ -131,7 +126,7 @@ def check_scalar_mix(cls) -> None:
     if names != {"weights", "gamma"}:
         fail(task, f"the module's parameters should be exactly `weights` and `gamma` (as given), "
                    f"found {sorted(names)}.")
-    layers = [_randn(2, 4, 5, seed=10 + j) for j in range(3)]
+    layers = [randn(2, 4, 5, seed=10 + j) for j in range(3)]
     w, gamma = torch.tensor([0.5, -1.0, 2.0]), torch.tensor(0.7)
     mix.load_state_dict({"weights": w, "gamma": gamma})
     out = expect_tensor(task, mix([h.clone() for h in layers]), (2, 4, 5), "the mix of three (2, 4, 5) layers")
@@ -245,7 +240,7 @@ def check_discriminative_groups(fn) -> None:
 def check_concat_pool(fn) -> None:
     task = "concat_pool"
     lengths = torch.tensor([5, 2, 3])
-    outputs = _randn(3, 5, 4, seed=7)
+    outputs = randn(3, 5, 4, seed=7)
     pad = torch.arange(5)[None, :] >= lengths[:, None]
     outputs[pad] = 10.0                                   # padding holds large values
     res = expect_tensor(task, fn(outputs.clone(), lengths.clone()), (3, 12), "the pooled features (B, 3 * D)")

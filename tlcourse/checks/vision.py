@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import vision
-from . import expect_tensor, fail, is_close, max_diff, passed
+from . import expect_tensor, fail, is_close, max_diff, passed, randn
 
 # Task 6: the mean held-out accuracy over three fine-tuning runs must reach this. Measured on 60
 # draws of 25 labelled target images (40 steps each): the reference solution scores 0.775 on
@@ -56,10 +56,6 @@ def random_model(resnet_cls):
     # (a projection shortcut, say) must not cost the points of Tasks 3-5, graded on this model.
     model.load_state_dict(ref.state_dict(), strict=False)
     return model, {key: v.clone() for key, v in model.state_dict().items()}, widths, k
-
-
-def _inputs(*shape: int, seed: int = 0) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
 def _load(task: str, mine: nn.Module, ref: nn.Module, hint: str = "") -> None:
@@ -122,7 +118,7 @@ def check_basic_block(cls) -> None:
         _load(task, mine, ref, "Use the names of the task: conv1, bn1, conv2, bn2, and a "
               "projection shortcut nn.Sequential(nn.Conv2d(..., 1, stride, bias=False), "
               "nn.BatchNorm2d(...)) — a 1x1 convolution followed by batch norm.")
-        x = _inputs(2, c_in, 7, 7, seed=20 + k)
+        x = randn(2, c_in, 7, 7, seed=20 + k)
         mine.eval(), ref.eval()
         with torch.no_grad():
             y = mine(x)
@@ -183,7 +179,7 @@ def check_resnet(cls) -> None:
     ref = randomized(vision.ResNet(widths, depths, num_classes=7), seed=30)
     _load(task, mine, ref, "Use the names of the task: stem (conv, bn, relu), stages (an "
           "nn.Sequential of nn.Sequential stages of blocks), pool, fc.")
-    x = _inputs(3, 1, 28, 28, seed=31)
+    x = randn(3, 1, 28, 28, seed=31)
     for mode in ("eval", "train"):
         getattr(mine, mode)(), getattr(ref, mode)()
         with torch.no_grad():
@@ -232,7 +228,7 @@ def check_replace_head(fn) -> None:
         fail(task, f"the backbone's weights changed ({changed[:3]} ...): replace only model.fc "
                    "and keep everything else, the pre-trained part, as it is.")
     with torch.no_grad():
-        expect_tensor(task, out(_inputs(2, 1, 28, 28, seed=41)), (2, 3), "the new model's logits")
+        expect_tensor(task, out(randn(2, 1, 28, 28, seed=41)), (2, 3), "the new model's logits")
     passed(task)
 
 
@@ -271,7 +267,7 @@ def check_freeze_backbone(fn) -> None:
                    f"you returned {n}{extra}.")
     stats = _bn_statistics(model)
     with torch.no_grad():
-        model(_inputs(8, 1, 28, 28, seed=51) * 3 + 1)
+        model(randn(8, 1, 28, 28, seed=51) * 3 + 1)
     moved = [k for k, v in _bn_statistics(model).items() if not torch.equal(v, stats[k])]
     if moved:
         fail(task, f"after freeze_backbone, one forward pass in train mode changed the batch-norm "
