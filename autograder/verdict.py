@@ -40,7 +40,7 @@ SCORING_RULE = (
     "passes. The check cell gives no points; it tells you what is wrong. An answer that imports, "
     "wraps or copies the course library's own version of what a task asks earns nothing for that "
     "task (those versions are switched off while grading).")
-MAX_NOTEBOOK_MB = 64           # a notebook's size (its outputs included), checked before reading
+MAX_NOTEBOOK_MB = 200          # a notebook's size (its outputs included), checked before reading
 MAX_CONTAINERS = 1_000_000     # JSON lists and objects (a notebook's cells hold thousands)
 
 
