@@ -843,7 +843,7 @@ def read_code(fd: int, source) -> tuple[dict, dict] | None:
 
     try:
         size = os.fstat(fd).st_size
-        if size > verdict.MAX_NOTEBOOK_MB * 2**20:
+        if verdict.too_large(size, 0):
             return None
         raw, chunks, offset = b"", [], 0
         while offset < size:
@@ -853,7 +853,7 @@ def read_code(fd: int, source) -> tuple[dict, dict] | None:
             chunks.append(chunk)
             offset += len(chunk)
         raw = b"".join(chunks)
-        if verdict.containers(raw) > verdict.MAX_CONTAINERS:
+        if verdict.too_large(len(raw), verdict.containers(raw)):
             return None      # JSON built to expand into millions of objects: not decoded here
         nb = verdict.parse_submission(raw)
         answers, extra, _ = verdict.student_cells(nb, source)

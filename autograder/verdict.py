@@ -383,7 +383,7 @@ def _seed_everything(*parts: str) -> None:
 
 
 def judge(source: Source, box: Sandbox, ready: dict, seed: str,
-          code: tuple[dict, dict] | None = None) -> dict[str, TaskResult]:
+          code: tuple[dict, dict]) -> dict[str, TaskResult]:
     """Run every task's hidden tests in a fresh trusted namespace with proxies to the student.
 
     ``seed`` (a secret of the grading run plus the student) seeds each test: its inputs are drawn
@@ -471,14 +471,11 @@ def grader_namespace(source: Source, defined: dict) -> dict:
 
 
 def _judge(source: Source, box: Sandbox, ready: dict, seed: str,
-           code: tuple[dict, dict] | None = None) -> dict[str, TaskResult]:
-    """``code``: the student's (answers, extra cells), read by the grader from the notebook;
-    without it, the answers the sandbox reported."""
+           code: tuple[dict, dict]) -> dict[str, TaskResult]:
+    """``code``: the student's (answers, extra cells), read by the grader from the notebook
+    itself, never taken from what the sandbox reports."""
     from .integrity import static_problems
 
-    if code is None:
-        answers = ready.get("answers") if isinstance(ready.get("answers"), dict) else {}
-        code = ({k: v for k, v in answers.items() if isinstance(v, str)}, {})
     try:
         own = static_problems(source, *code)
     except RecursionError:

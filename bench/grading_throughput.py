@@ -344,7 +344,7 @@ def direct_ours(tmp: Path, correct: Path, budget: float, reps: int) -> dict[str,
         t1 = now()
         ready = box.start()
         t2 = now()
-        tasks = judge(source, box, ready, **seed)
+        tasks = judge(source, box, ready, code=(answers, extra), **seed)
         t3 = now()
         box.close()
         t4 = now()
