@@ -147,5 +147,6 @@ def test_a_recipe_is_built_after_the_recipes_it_is_built_on():
     """`make assets` trains recipes in parallel; one built on another waits for it."""
     assert zoo.dependencies("rt-lm") == {"sotu-lm"}
     assert zoo.dependencies("digits-transfer") == {"fashion-resnet"}
+    assert zoo.dependencies("bert-transfer") == {"tiny-bert"}
     assert zoo.dependencies("t5-tiny-multitask") == {"t5-tiny-sotu"}
     assert zoo.dependencies("fashion-resnet") == set()

@@ -1,9 +1,10 @@
-"""Chapter 5's recipe: a tiny BERT pre-trained on the State of the Union corpus (MLM + NSP)."""
+"""Chapter 5's recipes: a tiny BERT pre-trained on the State of the Union corpus (MLM + NSP), and
+the label-budget experiment that measures what that pre-training buys on Rotten Tomatoes."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..zoo import recipe
+from ..zoo import RECIPES, recipe
 
 
 @recipe("tiny-bert",
@@ -90,3 +91,81 @@ def tiny_bert(params: dict, out: Path, progress: bool = True) -> dict:
     tokenizer.save_pretrained(out)
     return hist
 
+
+@recipe("bert-transfer",
+        "Chapter 5's label-budget experiment on Rotten Tomatoes: TF-IDF + logistic regression, the "
+        "tiny BERT fine-tuned from scratch and from its pre-trained weights, and frozen MiniLM + "
+        "logistic regression, for several label budgets and seeds; keeps, per method and budget, "
+        "which test reviews each got right",
+        "transformers:BertForSequenceClassification",
+        budgets=[100, 500, 2000], seeds={"100": [0, 1, 2], "500": [0, 1, 2], "2000": [0]},
+        lr=1e-3, epochs=3, min_steps=50, dropout=0.1, max_len=64, shuffle_seed=0,
+        source=RECIPES["tiny-bert"].key)
+def bert_transfer(params: dict, out: Path, progress: bool = True) -> dict:
+    import numpy as np
+    import torch
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from tqdm.auto import tqdm
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+    from .. import bert, data, zoo
+
+    torch.set_num_threads(1)
+    pretrained = zoo.build("tiny-bert")
+    tok = BertTokenizer.from_pretrained(pretrained)
+    rt_train, rt_test = data.rotten_tomatoes("train"), data.rotten_tomatoes("test")
+    budgets = params["budgets"]
+    # The first n reviews of one fixed shuffle of the training set: every budget extends the last.
+    order = np.random.default_rng(params["shuffle_seed"]).permutation(len(rt_train))[:max(budgets)]
+    texts, y = rt_train.text.to_numpy()[order], rt_train.label.to_numpy()[order]
+    test_texts, y_test = rt_test.text.tolist(), rt_test.label.to_numpy()
+    rows_train = bert.encode_texts(tok, list(texts), params["max_len"])
+    rows_test = bert.encode_texts(tok, test_texts, params["max_len"])
+
+    def fine_tuned_right(n, from_pretrained, seed):
+        """Fine-tune a tiny BERT on the first n labelled reviews: 1 or 0 per test review."""
+        torch.manual_seed(seed)             # the new layer's initialisation (and, from scratch, all of it)
+        if from_pretrained:
+            clf = BertForSequenceClassification.from_pretrained(
+                pretrained, num_labels=2, hidden_dropout_prob=params["dropout"])
+        else:
+            clf = BertForSequenceClassification(BertConfig.from_pretrained(
+                pretrained, num_labels=2, hidden_dropout_prob=params["dropout"]))
+        bert.fine_tune(clf, rows_train[:n], y[:n], tok.pad_token_id, lr=params["lr"],
+                       epochs=params["epochs"], min_steps=params["min_steps"], seed=seed)
+        return (bert.predict(clf, rows_test, tok.pad_token_id).numpy() == y_test).astype(float)
+
+    def minilm_features(batch_texts, batch_size=64):
+        """Mean of MiniLM's output vectors over each text's tokens (how all-MiniLM-L6-v2 embeds a text)."""
+        model, mtok = data.minilm(), data.minilm_tokenizer()
+        by_length = np.argsort([len(t) for t in batch_texts])      # similar lengths: less padding
+        feats = np.zeros((len(batch_texts), model.config.hidden_size), dtype=np.float32)
+        with torch.no_grad():
+            for k in range(0, len(batch_texts), batch_size):
+                idx = by_length[k:k + batch_size]
+                enc = mtok([batch_texts[i] for i in idx], padding=True, truncation=True,
+                           max_length=params["max_len"], return_tensors="pt")
+                m = enc.attention_mask[..., None].float()
+                feats[idx] = ((model(**enc).last_hidden_state * m).sum(1) / m.sum(1)).numpy()
+        return feats
+
+    x_minilm, x_minilm_test = minilm_features(list(texts)), minilm_features(test_texts)
+    right = {"TF-IDF + logistic regression": {}, "tiny BERT, from scratch": {},
+             "tiny BERT, pre-trained": {}, "MiniLM frozen + logistic regression": {}}
+    jobs = [(n, p, s) for n in budgets for p in (False, True) for s in params["seeds"][str(n)]]
+    runs = {}
+    for n, from_pretrained, seed in tqdm(jobs, desc="bert-transfer", disable=not progress):
+        runs[n, from_pretrained, seed] = fine_tuned_right(n, from_pretrained, seed)
+    for n in budgets:
+        tfidf = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+        lr = LogisticRegression(max_iter=2000).fit(tfidf.fit_transform(texts[:n]), y[:n])
+        right["TF-IDF + logistic regression"][n] = lr.predict(tfidf.transform(test_texts)) == y_test
+        for from_pretrained, name in [(False, "tiny BERT, from scratch"), (True, "tiny BERT, pre-trained")]:
+            # per test review, the share of seeds that got it right
+            right[name][n] = np.mean([runs[n, from_pretrained, s] for s in params["seeds"][str(n)]], axis=0)
+        probe = LogisticRegression(max_iter=2000).fit(x_minilm[:n], y[:n])
+        right["MiniLM frozen + logistic regression"][n] = probe.predict(x_minilm_test) == y_test
+    return {"right": {m: {str(n): np.asarray(v, dtype=float).tolist() for n, v in by_n.items()}
+                      for m, by_n in right.items()},
+            "test_labels": y_test.tolist(), "train_size": len(rt_train)}
