@@ -23,3 +23,33 @@ def test_reclaiming_never_waits_for_a_slot():
     assert slots.try_acquire() is False      # all cores busy: it runs on, without blocking
     slots.release()
     assert slots.try_acquire() is True
+
+
+def test_feedback_workers_take_only_cpu_the_sandboxes_leave_idle(tmp_path):
+    """The feedback pages written while grading run outside the CPU slots, so their workers sit
+    in an idle CPU group next to the sandboxes' (a nice value only ranks processes within their
+    own group or session); once grading is over they get the usual share, and the group goes."""
+    import time
+
+    import pytest
+
+    from autograder.grade import FeedbackWriter
+    from conftest import require_sandbox
+
+    require_sandbox()
+    with FeedbackWriter("04_attention", tmp_path, 2) as writer:
+        group = writer.cpu.dir
+        if group is None:
+            pytest.skip("no CPU control group can be made here")
+        knob, grading, after = writer.cpu.knob
+        assert (group / knob).read_text().split()[0] == grading
+        workers = set(writer.pool._processes)
+        for _ in range(100):       # each worker joins as it starts, before it takes any page
+            inside = {int(p) for p in (group / "cgroup.procs").read_text().split()}
+            if inside == workers:
+                break
+            time.sleep(0.05)
+        assert inside == workers and len(workers) == 2, (inside, workers)
+        writer.finish([])
+        assert (group / knob).read_text().split()[0] == after
+    assert not group.exists()
