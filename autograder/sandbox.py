@@ -231,22 +231,19 @@ class BackgroundCpu:
         try:
             v2 = (ControlGroup.V2 / "cgroup.controllers").exists()
             base = ControlGroup.V2 / "tlcourse" if v2 else ControlGroup.V2 / "cpu" / "tlcourse"
+            base.mkdir(exist_ok=True)        # never its parents: no cpu hierarchy, no group
             if v2:
-                base.mkdir(exist_ok=True)
                 for parent in (ControlGroup.V2, base):
                     if "cpu" not in (parent / "cgroup.subtree_control").read_text().split():
                         (parent / "cgroup.subtree_control").write_text("+cpu")
-            else:
-                base.mkdir(parents=True, exist_ok=True)
             d = base / name
             d.mkdir()
             self.dir = d
-            if (d / "cpu.idle").exists():
-                self.knob = ("cpu.idle", "1", "0")
-            elif v2:
-                self.knob = ("cpu.weight", "1", "100")
-            else:
-                self.knob = ("cpu.shares", "2", "1024")
+            self.knob = next((k for k in (("cpu.idle", "1", "0"), ("cpu.weight", "1", "100"),
+                                          ("cpu.shares", "2", "1024")) if (d / k[0]).exists()),
+                             None)
+            if self.knob is None or not (d / "cgroup.procs").exists():
+                raise OSError("not a CPU control group")
             (d / self.knob[0]).write_text(self.knob[1])
         except OSError:
             self.remove()

@@ -53,3 +53,22 @@ def test_feedback_workers_take_only_cpu_the_sandboxes_leave_idle(tmp_path):
         writer.finish([])
         assert (group / knob).read_text().split()[0] == after
     assert not group.exists()
+
+
+def test_feedback_runs_where_no_cpu_group_can_be_made(tmp_path, monkeypatch):
+    """The idle group is scheduling, not a limit: without a cgroup file system (or with a plain
+    folder where one should be) there is no group, nothing is left behind, and the workers run
+    at the lowest nice value."""
+    from autograder.sandbox import BackgroundCpu, ControlGroup
+
+    monkeypatch.setattr(ControlGroup, "V2", tmp_path / "no-cgroups")
+    (tmp_path / "no-cgroups").write_text("")
+    cpu = BackgroundCpu()
+    assert cpu.dir is None
+    cpu.normal()
+    cpu.remove()
+    monkeypatch.setattr(ControlGroup, "V2", tmp_path / "plain")
+    (tmp_path / "plain" / "cpu").mkdir(parents=True)
+    cpu = BackgroundCpu()
+    assert cpu.dir is None
+    assert list((tmp_path / "plain" / "cpu" / "tlcourse").iterdir()) == []
