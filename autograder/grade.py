@@ -41,8 +41,8 @@ from tqdm.auto import tqdm
 warnings.filterwarnings("ignore", message=".*not in session.*")
 
 from . import collect, course, export, feedback
-from .sandbox import (CgroupUnavailable, ControlGroup, Limits, isolation_available, kill_uid,
-                      release_uid, sandbox_uid)
+from .sandbox import (BackgroundCpu, CgroupUnavailable, ControlGroup, Limits,
+                      isolation_available, join_cpu_group, kill_uid, release_uid, sandbox_uid)
 from .verdict import (MAX_NOTEBOOK_MB, Result, Source, containers, grade_notebook, too_large,
                       zero)
 
@@ -581,11 +581,12 @@ def _feedback_one(assignment: str, work: str, result: dict) -> str | None:
     return str(_write_one_feedback(_source_cached(assignment), Path(work), assignment, r))
 
 
-def _nice() -> None:
+def _background(cpu_group: str | None) -> None:
     from .forkserver import die_with_parent
 
     die_with_parent()    # a worker never outlives the grader
-    os.nice(19)          # feedback while grading: only the CPU that grading leaves idle
+    os.nice(19)
+    join_cpu_group(cpu_group)   # feedback while grading: only the CPU the sandboxes leave idle
 
 
 @functools.lru_cache(maxsize=4)
@@ -594,8 +595,9 @@ def _source_cached(assignment: str) -> Source:
 
 
 class FeedbackWriter:
-    """Feedback pages written while the batch is graded, by ``n`` processes at the lowest CPU
-    priority (they take only what the sandboxes leave idle), then the rest on all of them."""
+    """Feedback pages written while the batch is graded, by ``n`` processes in an idle CPU group
+    (:class:`~autograder.sandbox.BackgroundCpu`: they take only what the sandboxes leave idle,
+    outside the CPU slots), then the rest on all of them at the usual priority."""
 
     def __init__(self, assignment: str, work: Path, n: int):
         import multiprocessing
@@ -603,8 +605,11 @@ class FeedbackWriter:
 
         self.assignment, self.work = assignment, work
         self.done: dict[str, object] = {}
+        self.cpu = BackgroundCpu()
+        group = str(self.cpu.dir) if self.cpu.dir is not None else None
         # forked now, before any grading thread exists (and so before any lock is held)
-        self.pool = ProcessPoolExecutor(max_workers=max(1, n), initializer=_nice,
+        self.pool = ProcessPoolExecutor(max_workers=max(1, n), initializer=_background,
+                                        initargs=(group,),
                                         mp_context=multiprocessing.get_context("fork"))
         try:
             for f in [self.pool.submit(os.getpid) for _ in range(max(1, n))]:
@@ -628,6 +633,7 @@ class FeedbackWriter:
                 self.submit(r)
 
     def finish(self, results: list[Result]) -> list[Path]:
+        self.cpu.normal()        # grading is over: the rest at the usual priority
         source = _source_cached(self.assignment)
         self.submit_missing(results)
         paths = []
@@ -644,6 +650,7 @@ class FeedbackWriter:
     def __exit__(self, *exc):
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
+        self.cpu.remove()
 
 
 def _write_one_feedback(source: Source, work: Path, assignment: str, r: Result) -> Path:

@@ -179,7 +179,8 @@ class ControlGroup:
         now = time.time()
         for base in bases:
             try:
-                stale = [d for d in base.iterdir() if d.is_dir() and d.name.startswith("sandbox-")
+                stale = [d for d in base.iterdir() if d.is_dir()
+                         and d.name.startswith(("sandbox-", BackgroundCpu.PREFIX))
                          and now - d.stat().st_mtime > cls.STALE_S]
             except OSError:
                 continue
@@ -211,6 +212,67 @@ class ControlGroup:
                 return
             self.kill()
             time.sleep(0.02)
+
+
+class BackgroundCpu:
+    """A CPU control group for the grader's own background work (the feedback pages written
+    while a batch is graded), next to the sandboxes' groups and marked idle: its processes run
+    only on CPU time that no sandbox wants, however many of them there are (a nice value alone
+    does not do this: it only ranks processes within their own group or session). Scheduling
+    only, not a limit on anything: where the group cannot be made, ``dir`` is None and the work
+    runs at the lowest nice value."""
+
+    PREFIX = "feedback-"
+
+    def __init__(self):
+        self.dir: Path | None = None
+        self.knob: tuple[str, str, str] | None = None     # (file, while grading, afterwards)
+        name = f"{self.PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
+        try:
+            v2 = (ControlGroup.V2 / "cgroup.controllers").exists()
+            base = ControlGroup.V2 / "tlcourse" if v2 else ControlGroup.V2 / "cpu" / "tlcourse"
+            base.mkdir(exist_ok=True)        # never its parents: no cpu hierarchy, no group
+            if v2:
+                for parent in (ControlGroup.V2, base):
+                    if "cpu" not in (parent / "cgroup.subtree_control").read_text().split():
+                        (parent / "cgroup.subtree_control").write_text("+cpu")
+            d = base / name
+            d.mkdir()
+            self.dir = d
+            self.knob = next((k for k in (("cpu.idle", "1", "0"), ("cpu.weight", "1", "100"),
+                                          ("cpu.shares", "2", "1024")) if (d / k[0]).exists()),
+                             None)
+            if self.knob is None or not (d / "cgroup.procs").exists():
+                raise OSError("not a CPU control group")
+            (d / self.knob[0]).write_text(self.knob[1])
+        except OSError:
+            self.remove()
+            self.dir = self.knob = None
+
+    def normal(self) -> None:
+        """The usual CPU share from now on (nothing is being graded any more)."""
+        if self.dir is not None:
+            try:
+                (self.dir / self.knob[0]).write_text(self.knob[2])
+            except OSError:
+                pass
+
+    def remove(self) -> None:
+        if self.dir is not None:
+            try:
+                self.dir.rmdir()          # once its processes have exited
+            except OSError:
+                pass
+
+
+def join_cpu_group(path: str | None) -> None:
+    """Move the calling process into the group at ``path`` (None, or gone: stay where it is)."""
+    if path:
+        try:
+            with open(Path(path) / "cgroup.procs", "w") as f:
+                f.write(str(os.getpid()))
+        except OSError:
+            pass
 
 
 class SandboxError(RuntimeError):

@@ -58,7 +58,9 @@ FUNCTIONS = {"basic_self_attention": "basic_self_attention",
              "scaled_dot_product_attention": "scaled_dot_product_attention",
              "causal_mask": "causal_mask", "sinusoidal_positions": "sinusoidal_positions"}
 
-# Wrong answers of the right shapes (uniform attention, zeros, identity): 0 points with either grader.
+# Wrong answers of the right shapes (uniform attention, zeros, identity): 0 points with either
+# grader, whatever inputs the hidden tests draw (uniform attention alone is right over one key,
+# which a hidden test may draw in every case: its output is zeros too).
 WRONG = {
     "basic_self_attention": (
         "def basic_self_attention(x):\n"
@@ -67,7 +69,7 @@ WRONG = {
     "scaled_dot_product_attention": (
         "def scaled_dot_product_attention(q, k, v, mask=None):\n"
         "    w = torch.full((*q.shape[:-1], k.shape[-2]), 1.0 / k.shape[-2])\n"
-        "    return w @ v, w\n"),
+        "    return torch.zeros(*q.shape[:-1], v.shape[-1]), w\n"),
     "causal_mask": (
         "def causal_mask(T):\n"
         "    return torch.ones(T, T, dtype=torch.bool)\n"),

@@ -1,4 +1,4 @@
-"""The verdict trusts nothing the student defined (autograder/THREATS.md, threat 16): answers that
+"""The verdict trusts nothing the student defined (autograder/THREATS.md, threats 25 to 28): answers that
 hand the hidden tests something of their own, and are right about nothing else, earn nothing.
 
 | submission        | chapter | what it does                                                              |
