@@ -102,7 +102,8 @@ fresh_inputs(globals())  # new random inputs, drawn at grading time
 def _attention_case(masked, rank=2):
     """`rank` leading batch dimensions: the text promises any number of them."""
     lead = tuple(int(n) for n in torch.randint(1, 4, (rank,)))
-    Tq, Tk = (int(n) for n in torch.randint(1, 7, (2,)))
+    # at least two keys: over a single key every weighting that sums to 1 is right
+    Tq, Tk = int(torch.randint(1, 7, ())), int(torch.randint(2, 7, ()))
     dk, dv = (int(n) for n in torch.randint(1, 40, (2,)))
     q, k, v = torch.randn(*lead, Tq, dk) * 3, torch.randn(*lead, Tk, dk) * 3, torch.randn(*lead, Tk, dv)
     m = None
@@ -207,7 +208,8 @@ from tlcourse.checks.attention import copy_from_torch, torch_mha_output
 fresh_inputs(globals())  # new random inputs, drawn at grading time
 
 def _mha_case(masked):
-    h, dh, B, T = int(torch.randint(2, 7, ())), *(int(n) for n in torch.randint(1, 7, (3,)))  # h >= 2: one head hides head-splitting mistakes
+    h, dh, B = int(torch.randint(2, 7, ())), *(int(n) for n in torch.randint(1, 7, (2,)))  # h >= 2: one head hides head-splitting mistakes
+    T = int(torch.randint(2 if masked else 1, 7, ()))   # a causal mask over a single token changes nothing
     D = h * dh
     ref = nn.MultiheadAttention(D, h, batch_first=True).eval()
     with torch.no_grad():
