@@ -63,6 +63,19 @@ class Limits:
                 "RLIMIT_NOFILE": self.open_files, "RLIMIT_CORE": 0}
 
 
+def _v2_base(controllers: set[str]) -> Path:
+    """cgroup v2: the course's folder of groups, with ``controllers`` enabled for the groups made
+    in it (added to what is there, never rewritten: idempotent, and safe for concurrent graders)."""
+    base = ControlGroup.V2 / "tlcourse"
+    base.mkdir(exist_ok=True)
+    for parent in (ControlGroup.V2, base):
+        have = set((parent / "cgroup.subtree_control").read_text().split())
+        if not controllers <= have:
+            (parent / "cgroup.subtree_control").write_text(
+                " ".join(f"+{c}" for c in sorted(controllers - have)))
+    return base
+
+
 class CgroupUnavailable(RuntimeError):
     """The sandbox's control group (memory, processes, CPU) could not be made."""
 
@@ -83,14 +96,7 @@ class ControlGroup:
         self._sweep()
         try:
             if (self.V2 / "cgroup.controllers").exists():
-                base = self.V2 / "tlcourse"
-                base.mkdir(exist_ok=True)
-                for parent in (self.V2, base):   # idempotent, and safe for concurrent graders
-                    wanted = {"cpu", "memory", "pids"}
-                    have = set((parent / "cgroup.subtree_control").read_text().split())
-                    if not wanted <= have:
-                        (parent / "cgroup.subtree_control").write_text(
-                            " ".join(f"+{c}" for c in sorted(wanted - have)))
+                base = _v2_base({"cpu", "memory", "pids"})
                 d = base / name
                 d.mkdir()
                 self.dirs = [d]
@@ -229,13 +235,11 @@ class BackgroundCpu:
         self.knob: tuple[str, str, str] | None = None     # (file, while grading, afterwards)
         name = f"{self.PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
         try:
-            v2 = (ControlGroup.V2 / "cgroup.controllers").exists()
-            base = ControlGroup.V2 / "tlcourse" if v2 else ControlGroup.V2 / "cpu" / "tlcourse"
-            base.mkdir(exist_ok=True)        # never its parents: no cpu hierarchy, no group
-            if v2:
-                for parent in (ControlGroup.V2, base):
-                    if "cpu" not in (parent / "cgroup.subtree_control").read_text().split():
-                        (parent / "cgroup.subtree_control").write_text("+cpu")
+            if (ControlGroup.V2 / "cgroup.controllers").exists():
+                base = _v2_base({"cpu"})
+            else:
+                base = ControlGroup.V2 / "cpu" / "tlcourse"
+                base.mkdir(exist_ok=True)    # never its parents: no cpu hierarchy, no group
             d = base / name
             d.mkdir()
             self.dir = d
