@@ -136,18 +136,19 @@ def bert_transfer(params: dict, out: Path, progress: bool = True) -> dict:
                        epochs=params["epochs"], min_steps=params["min_steps"], seed=seed)
         return (bert.predict(clf, rows_test, tok.pad_token_id).numpy() == y_test).astype(float)
 
+    minilm, minilm_tok = data.minilm(), data.minilm_tokenizer()
+
     def minilm_features(batch_texts, batch_size=64):
         """Mean of MiniLM's output vectors over each text's tokens (how all-MiniLM-L6-v2 embeds a text)."""
-        model, mtok = data.minilm(), data.minilm_tokenizer()
         by_length = np.argsort([len(t) for t in batch_texts])      # similar lengths: less padding
-        feats = np.zeros((len(batch_texts), model.config.hidden_size), dtype=np.float32)
+        feats = np.zeros((len(batch_texts), minilm.config.hidden_size), dtype=np.float32)
         with torch.no_grad():
             for k in range(0, len(batch_texts), batch_size):
                 idx = by_length[k:k + batch_size]
-                enc = mtok([batch_texts[i] for i in idx], padding=True, truncation=True,
-                           max_length=params["max_len"], return_tensors="pt")
+                enc = minilm_tok([batch_texts[i] for i in idx], padding=True, truncation=True,
+                                 max_length=params["max_len"], return_tensors="pt")
                 m = enc.attention_mask[..., None].float()
-                feats[idx] = ((model(**enc).last_hidden_state * m).sum(1) / m.sum(1)).numpy()
+                feats[idx] = ((minilm(**enc).last_hidden_state * m).sum(1) / m.sum(1)).numpy()
         return feats
 
     x_minilm, x_minilm_test = minilm_features(list(texts)), minilm_features(test_texts)
