@@ -137,6 +137,30 @@ def test_fine_tune_learns_a_separable_task():
     assert (bert.predict(model, rows, 0) == torch.tensor(labels)).float().mean() == 1.0
 
 
+def test_mean_pool_classifier_ignores_padding_and_learns():
+    """The pooled vector is the mean over a text's own tokens: padding it to the length of a longer
+    text in the batch changes nothing; and it trains with the same loop as BERT's classifier."""
+    from transformers import BertModel
+
+    torch.manual_seed(0)
+    encoder = BertModel(BertConfig(vocab_size=12, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                   intermediate_size=32, max_position_embeddings=16), add_pooling_layer=False)
+    model = bert.MeanPoolClassifier(encoder).eval()
+    short, long = [2, 5, 3], [2, 10, 10, 10, 7, 3]
+    alone = model(**bert.classification_batch([short], 0)).logits
+    padded = model(**bert.classification_batch([short, long], 0)).logits
+    assert padded.shape == (2, 2) and torch.allclose(alone[0], padded[0], atol=1e-5)
+    # the classifier reads the mean of the encoder's output vectors over the text's tokens
+    h = encoder(input_ids=torch.tensor([short])).last_hidden_state[0]              # (3, 16)
+    assert torch.allclose(alone[0], model.classifier(h.mean(0)), atol=1e-5)
+    assert not torch.allclose(alone[0], model.classifier(h[0]), atol=1e-3)           # not [CLS]
+    rows = [[2] + [5 + 5 * (i % 2)] * (1 + i % 3) + [3] for i in range(64)]     # token 5 or 10
+    labels = [i % 2 for i in range(64)]
+    losses = bert.fine_tune(model, rows, labels, 0, lr=3e-3, epochs=10, batch_size=16)
+    assert sum(losses[-4:]) < sum(losses[:4])
+    assert (bert.predict(model, rows, 0) == torch.tensor(labels)).float().mean() == 1.0
+
+
 def test_sotu_documents_split():
     train, test, rows = bert.sotu_documents(held_out=20, seed=0)
     assert len(test) == len(rows) == 20 and len(train) + 20 >= 237

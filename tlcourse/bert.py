@@ -5,7 +5,7 @@
     docs = bert.tokenize_documents(tok, documents)                  # per document: its sentences' ids
     pairs = bert.nsp_examples(docs, random.Random(0))               # (A, B, is_random) triples
     batch = bert.pretraining_batch(pairs[:64], tok, max_len=64, generator=g)
-    out = bert.pretraining_step_outputs(model, batch)               # MLM and NSP losses and accuracies
+    out = bert.pretraining_outputs(model, batch)                    # MLM and NSP losses and accuracies
 
 The pieces follow Devlin et al. (2019) and Google's ``create_pretraining_data.py``: sentence pairs
 ``[CLS] A [SEP] B [SEP]`` truncated longest-first, B the real next sentence half of the time, 15% of
@@ -18,6 +18,7 @@ import math
 import random
 from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -224,42 +225,77 @@ def encode_texts(tokenizer, texts: Sequence[str], max_len: int) -> list[list[int
     return tokenizer(list(texts), truncation=True, max_length=max_len)["input_ids"]
 
 
+class MeanPoolClassifier(torch.nn.Module):
+    """A BERT encoder and one linear layer on the *mean* of its output vectors, where
+    ``BertForSequenceClassification`` reads the pooled ``[CLS]`` vector. Sentence-BERT (Reimers &
+    Gurevych, 2019) pools this way, and all-MiniLM-L6-v2 was trained to embed a text by the mean of
+    its token vectors: its ``[CLS]`` vector was never trained to summarise the text.
+
+    ``encoder``: a ``transformers`` ``BertModel``. Called like ``BertForSequenceClassification``:
+    ``model(input_ids, attention_mask, token_type_ids).logits`` is (B, num_labels)."""
+
+    def __init__(self, encoder, num_labels: int = 2, dropout: float = 0.1):
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = torch.nn.Dropout(dropout)
+        self.classifier = torch.nn.Linear(encoder.config.hidden_size, num_labels)
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
+        from transformers.modeling_outputs import SequenceClassifierOutput
+
+        h = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                         token_type_ids=token_type_ids).last_hidden_state        # (B, T, H)
+        m = attention_mask[..., None].to(h.dtype)                                # (B, T, 1)
+        pooled = (h * m).sum(1) / m.sum(1)                                       # (B, H), pads left out
+        return SequenceClassifierOutput(logits=self.classifier(self.dropout(pooled)))
+
+
 def classification_batch(rows: Sequence[list[int]], pad_id: int) -> dict:
     ids = pad(rows, pad_id)
     return {"input_ids": ids, "attention_mask": (ids != pad_id).long(),
             "token_type_ids": torch.zeros_like(ids)}
 
 
+def length_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator,
+                   pool: int = 50) -> list[np.ndarray]:
+    """Shuffled batches of indices, each made of texts of similar length (little padding):
+    shuffle, sort each pool of ``pool`` batches by length, cut, shuffle the batches."""
+    order = rng.permutation(len(lengths))
+    lengths = np.asarray(lengths)
+    out = []
+    for start in range(0, len(order), pool * batch_size):
+        chunk = order[start:start + pool * batch_size]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        out += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [out[i] for i in rng.permutation(len(out))]
+
+
 def fine_tune(model, rows: Sequence[list[int]], labels: Sequence[int], pad_id: int, *, lr: float,
               epochs: int, batch_size: int = 32, min_steps: int = 0, warmup: float = 0.1,
               seed: int = 0, progress: bool = False, desc: str = "fine-tuning") -> list[float]:
-    """Fine-tune a ``BertForSequenceClassification`` on encoded texts: AdamW, BERT's warm-up and
-    linear decay, ``epochs`` passes (more if needed to make ``min_steps`` updates, so that tiny
-    label budgets still train). Returns the loss of every step."""
+    """Fine-tune a ``BertForSequenceClassification`` (or any ``model(**batch).logits``) on encoded
+    texts: AdamW with BERT's settings, BERT's warm-up and linear decay, ``epochs`` passes (more if
+    needed to make ``min_steps`` updates, so that tiny label budgets still train), each in shuffled
+    batches of texts of similar length (:func:`length_batches`). Returns the loss of every step."""
     from tqdm.auto import tqdm
 
-    g = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
     per_epoch = math.ceil(len(rows) / batch_size)
     epochs = max(epochs, math.ceil(min_steps / per_epoch))
-    total = epochs * per_epoch
+    plan = [b for _ in range(epochs) for b in length_batches([len(r) for r in rows], batch_size, rng)]
     opt = make_optimizer(model, lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_linear(s, int(warmup * total), total))
-    labels = torch.as_tensor(labels)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_linear(s, int(warmup * len(plan)), len(plan)))
+    labels = torch.as_tensor(np.asarray(labels))
     losses = []
     model.train()
-    with tqdm(total=total, desc=desc, disable=not progress, leave=False) as bar:
-        for _ in range(epochs):
-            order = torch.randperm(len(rows), generator=g)
-            for i in range(0, len(rows), batch_size):
-                idx = order[i:i + batch_size]
-                batch = classification_batch([rows[j] for j in idx], pad_id)
-                loss = F.cross_entropy(model(**batch).logits, labels[idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                sched.step()
-                losses.append(loss.item())
-                bar.update()
+    for idx in tqdm(plan, desc=desc, disable=not progress, leave=False):
+        batch = classification_batch([rows[j] for j in idx], pad_id)
+        loss = F.cross_entropy(model(**batch).logits, labels[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
     return losses
 
 

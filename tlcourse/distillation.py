@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .bert import length_batches, pad      # Chapter 5's batching: texts of similar length
+
 
 # --------------------------------------------------------------------------- the loss
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
@@ -101,32 +103,10 @@ def median_latency(model: nn.Module, batch: dict, repeats: int = 7, warmup: int 
 
 
 # --------------------------------------------------------------------------- training a classifier
-def encode(tokenizer, texts: Sequence[str], max_length: int = 64) -> list[list[int]]:
-    """Token ids of each text (truncated to ``max_length``), unpadded."""
-    return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
-
-
 def collate(ids: Sequence[Sequence[int]], pad_id: int = 0) -> dict:
     """Pad a list of id lists into ``input_ids`` and ``attention_mask`` tensors (B, T_max)."""
-    width = max(len(x) for x in ids)
-    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
-    for i, x in enumerate(ids):
-        input_ids[i, :len(x)] = torch.tensor(x)
+    input_ids = pad(ids, pad_id)
     return {"input_ids": input_ids, "attention_mask": (input_ids != pad_id).long()}
-
-
-def length_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator,
-                   pool: int = 50) -> list[np.ndarray]:
-    """Shuffled batches of indices, each made of texts of similar length (little padding):
-    shuffle, sort each pool of ``pool`` batches by length, cut, shuffle the batches."""
-    order = rng.permutation(len(lengths))
-    lengths = np.asarray(lengths)
-    out = []
-    for start in range(0, len(order), pool * batch_size):
-        chunk = order[start:start + pool * batch_size]
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        out += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
-    return [out[i] for i in rng.permutation(len(out))]
 
 
 def train_classifier(model, ids: Sequence[Sequence[int]], labels: Sequence[int], *, teacher_logits=None,

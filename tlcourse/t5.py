@@ -259,17 +259,6 @@ def sentinel_ids(tokenizer) -> list[int]:
 
 
 # --------------------------------------------------------------------------- batches and decoding
-def encode_pairs(tokenizer, pairs: Sequence[tuple[str, str]], max_source: int = 64, max_target: int = 8):
-    """Tokenized sources and targets of ``(source, target)`` pairs: a dict of padded tensors
-    (``input_ids``, ``attention_mask``, ``labels`` with -100 on padding)."""
-    src = tokenizer([s for s, _ in pairs], padding=True, truncation=True, max_length=max_source,
-                    return_tensors="pt")
-    tgt = tokenizer([t for _, t in pairs], padding=True, truncation=True, max_length=max_target,
-                    return_tensors="pt")
-    labels = tgt["input_ids"].masked_fill(tgt["attention_mask"] == 0, -100)
-    return {"input_ids": src["input_ids"], "attention_mask": src["attention_mask"], "labels": labels}
-
-
 def tokenize_pairs(tokenizer, pairs: Sequence[tuple[str, str]], max_source: int = 48,
                    max_target: int = 8) -> tuple[list[list[int]], list[list[int]]]:
     """Token ids (with </s>) of the sources and of the targets, unpadded: tokenize once, batch often."""
@@ -281,13 +270,7 @@ def tokenize_pairs(tokenizer, pairs: Sequence[tuple[str, str]], max_source: int 
 def collate_pairs(sources: Sequence[Sequence[int]], targets: Sequence[Sequence[int]], pad_id: int = 0) -> dict:
     """A padded batch for ``T5ForConditionalGeneration``: ``input_ids``, ``attention_mask`` and
     ``labels`` (padding set to -100, which the loss ignores)."""
-    import torch
-
-    def pad(rows, value):
-        out = torch.full((len(rows), max(len(r) for r in rows)), value, dtype=torch.long)
-        for i, r in enumerate(rows):
-            out[i, :len(r)] = torch.tensor(r)
-        return out
+    from .bert import pad
 
     input_ids = pad(sources, pad_id)
     return {"input_ids": input_ids, "attention_mask": (input_ids != pad_id).long(), "labels": pad(targets, -100)}

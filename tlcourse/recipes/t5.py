@@ -187,7 +187,8 @@ def minilm_rt_teacher(params: dict, out: Path, progress: bool = True) -> dict:
     from transformers import BertForSequenceClassification
 
     from .. import data
-    from ..distillation import encode, train_classifier
+    from ..bert import encode_texts
+    from ..distillation import train_classifier
 
     torch.set_num_threads(1)            # one thread: the budget and the timings are per thread
     torch.manual_seed(params["seed"])
@@ -201,7 +202,7 @@ def minilm_rt_teacher(params: dict, out: Path, progress: bool = True) -> dict:
     # The 30,522 x 384 word embeddings (half the parameters) stay as pre-trained: it halves the
     # optimizer's work and a few thousand reviews could not improve them much anyway.
     teacher.bert.embeddings.word_embeddings.weight.requires_grad_(False)
-    ids = encode(tokenizer, train["text"].iloc[rows], params["max_length"])
+    ids = encode_texts(tokenizer, train["text"].iloc[rows], params["max_length"])
     hist = train_classifier(teacher, ids, train["label"].to_numpy()[rows], epochs=params["epochs"],
                             batch_size=params["batch_size"], lr=params["lr"], seed=params["seed"],
                             pad_id=tokenizer.pad_token_id, progress=progress, desc="teacher fine-tuning")
@@ -245,7 +246,8 @@ def distil_student(params: dict, out: Path, progress: bool = True) -> dict:
     from transformers import BertForSequenceClassification
 
     from .. import data, zoo
-    from ..distillation import encode, predict_logits, student_from_teacher, train_classifier
+    from ..bert import encode_texts
+    from ..distillation import predict_logits, student_from_teacher, train_classifier
 
     torch.set_num_threads(1)
     torch.manual_seed(params["seed"])
@@ -261,11 +263,11 @@ def distil_student(params: dict, out: Path, progress: bool = True) -> dict:
     student.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     common = dict(batch_size=params["batch_size"], lr=params["lr"], pad_id=tokenizer.pad_token_id,
                   progress=progress)
-    ids_l = encode(tokenizer, texts[labelled], params["max_length"])
+    ids_l = encode_texts(tokenizer, texts[labelled], params["max_length"])
     hist = {"labelled_rows": labelled.tolist(), "unlabelled_rows": unlabelled.tolist()}
     if params["distill"]:
         teacher = zoo.load("minilm-rt-teacher")
-        ids_u = encode(tokenizer, texts[unlabelled], params["max_length"])
+        ids_u = encode_texts(tokenizer, texts[unlabelled], params["max_length"])
         soft_u = predict_logits(teacher, ids_u, pad_id=tokenizer.pad_token_id)
         # alpha = 1: the soft targets alone; the labels passed are never used
         hist["distill"] = train_classifier(student, ids_u, np.zeros(len(ids_u), dtype=np.int64),
