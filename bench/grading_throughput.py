@@ -54,6 +54,7 @@ from autograder.verdict import sandbox_cells, student_cells  # noqa: E402
 ASSIGNMENT = "04_attention"
 STOCK_DEFAULT_TIMEOUT = 60          # c.Execute.timeout in autograder/nbgrader_config.py
 KINDS = ("correct", "wrong", "crash", "loop")
+TARGET_N = 100                      # the 10x target is set for a batch of this size
 
 
 def now() -> float:
@@ -537,7 +538,11 @@ def report_runs(args, batch, counts, ours, ours_wall, oc, theirs, stock_wall, sc
               f"{o_data['wall']:.1f} | {rate_b:.1f} | {rate_b / rate_s:.2f}x |")
     print(f"| stock: testkit.stock (nbgrader autograde + feedback), sequential, timeout "
           f"{args.budget:g} s/cell | {len(theirs)} | {stock_wall:.1f} | {rate_s:.1f} | 1.00x |")
-    print(f"\nratio ours/stock: {ratio:.2f}x (target >= 10x: {'met' if ratio >= 10 else 'NOT met'})")
+    if n >= TARGET_N:
+        verdict = "met" if ratio >= 10 else "NOT met"
+    else:       # the fixed costs (starting workers, the gradebook) weigh more in a small batch
+        verdict = f"indicative only: the target is set for a batch of {TARGET_N}, this one has {n}"
+    print(f"\nratio ours/stock: {ratio:.2f}x (target >= 10x: {verdict})")
     loops = counts["loop"]
     extra = loops * (STOCK_DEFAULT_TIMEOUT - args.budget)
     if extra > 0:
@@ -738,7 +743,7 @@ def slow_batch(args) -> None:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--n", type=int, default=100, help="submissions in the batch (default 100)")
+    p.add_argument("--n", type=int, default=TARGET_N, help="submissions in the batch (default 100)")
     p.add_argument("--workers", type=int, default=2, help="parallel sandboxes of ours (default 2)")
     p.add_argument("--budget", type=float, default=20.0,
                    help="seconds: ours' whole-notebook wall/CPU limit and stock's per-cell timeout")
