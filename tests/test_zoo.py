@@ -150,3 +150,20 @@ def test_a_recipe_is_built_after_the_recipes_it_is_built_on():
     assert zoo.dependencies("bert-transfer") == {"tiny-bert"}
     assert zoo.dependencies("t5-tiny-multitask") == {"t5-tiny-sotu"}
     assert zoo.dependencies("fashion-resnet") == set()
+
+
+def test_the_longest_chains_of_recipes_start_first():
+    """`make assets` starts first the recipes on the longest chain of expected work: a recipe
+    with a long recipe built on it (tiny-bert, then bert-transfer) must not wait behind short ones,
+    nor a long recipe whose work is not counted in steps start last."""
+    names = sorted(zoo.RECIPES)
+    keys = {r.name: r.key for r in zoo.RECIPES.values()}
+    work = {n: zoo.expected_work(n) for n in names}
+    assert work["bert-transfer"] == zoo.get("bert-transfer").work > 0      # a hint, in seconds
+    assert work["tiny-bert"] == zoo.get("tiny-bert").params["steps"]        # otherwise its steps
+    path = {n: zoo.critical_path(n, names, keys) for n in names}
+    assert path["tiny-bert"] == work["tiny-bert"] + path["bert-transfer"]
+    assert path["t5-tiny-sotu"] == work["t5-tiny-sotu"] + max(path["t5-tiny-multitask"],
+                                                              path["t5-tiny-multitask-scratch"])
+    assert path["distil-student"] == work["distil-student"]                 # nothing built on it
+    assert all(w > 0 for n, w in work.items() if not zoo.get(n).shipped), work

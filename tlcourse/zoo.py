@@ -43,6 +43,7 @@ class Recipe:
     model_class: str               # "module:Class" with a from_pretrained, e.g. transformers classes
     params: dict = field(default_factory=dict)
     shipped: bool = False          # trained once for longer, weights committed in tlcourse/weights/
+    work: float | None = None      # expected training time on one thread, in seconds (scheduling only)
 
     def with_params(self, **overrides) -> "Recipe":
         unknown = set(overrides) - set(self.params)
@@ -50,7 +51,7 @@ class Recipe:
             raise TypeError(f"recipe {self.name!r} has no parameters {sorted(unknown)}; "
                             f"it has {sorted(self.params)}")
         return Recipe(self.name, self.description, self.train, self.model_class,
-                      {**self.params, **overrides}, self.shipped)
+                      {**self.params, **overrides}, self.shipped, self.work)
 
     @property
     def key(self) -> str:
@@ -160,14 +161,15 @@ def course_modules(module: str) -> set[str]:
     return seen
 
 
-def recipe(name: str, description: str, model_class: str, shipped: bool = False, **params):
+def recipe(name: str, description: str, model_class: str, shipped: bool = False,
+           work: float | None = None, **params):
     """Register ``train(params, out_dir, progress) -> history`` as the recipe ``name``.
 
     ``shipped=True``: the recipe is too long for the build budget; its weights are trained once
     (``make assets RETRAIN=1``) and committed in ``tlcourse/weights/<name>/`` with their key and
     training log, and loaded from there like any zoo model."""
     def register(train):
-        RECIPES[name] = Recipe(name, description, train, model_class, params, shipped)
+        RECIPES[name] = Recipe(name, description, train, model_class, params, shipped, work)
         return train
     return register
 
@@ -303,9 +305,28 @@ def _build_one(name: str, force: bool) -> tuple[str, str, float]:
     return name, str(path), time.perf_counter() - start
 
 
+def expected_work(name: str) -> float:
+    """A recipe's expected training time on one thread, for scheduling only: its ``work`` hint in
+    seconds where it gives one, else its number of training steps, a rough proxy (the recipes'
+    steps take 0.1 to 1 s each on a laptop core)."""
+    r = RECIPES[name]
+    if r.work is not None:
+        return r.work
+    steps = r.params.get("steps")
+    return sum(steps) if isinstance(steps, (list, tuple)) else steps or 0
+
+
+def critical_path(name: str, names: list[str], keys: dict[str, str]) -> float:
+    """The expected work of ``name`` and of the longest chain of recipes (among ``names``) built on
+    it: what starting it late would add to the whole build."""
+    after = [n for n in names if name in dependencies(n, keys)]
+    return expected_work(name) + max((critical_path(n, names, keys) for n in after), default=0)
+
+
 def build_many(names: list[str], jobs: int = 1, force: bool = False) -> dict[str, dict]:
     """Build recipes, ``jobs`` at a time in separate processes (each recipe trains on one thread,
-    so the result is the same as one at a time), each after the recipes it is built on. Returns
+    so the result is the same as one at a time), each after the recipes it is built on, the
+    longest chains first (:func:`critical_path`). Returns
     per recipe the wall time of this build and the recipe's own training record."""
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from multiprocessing import get_context
@@ -313,11 +334,7 @@ def build_many(names: list[str], jobs: int = 1, force: bool = False) -> dict[str
     keys = {r.name: r.key for r in RECIPES.values()}
     todo = {n: dependencies(n, keys) & set(names) for n in names}
     done: dict[str, dict] = {}
-    def size(n):                 # the longest recipes first: they set the critical path
-        steps = RECIPES[n].params.get("steps")
-        return sum(steps) if isinstance(steps, (list, tuple)) else steps or 0
-
-    order = sorted(names, key=lambda n: -size(n))
+    order = sorted(names, key=lambda n: -critical_path(n, names, keys))
     with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=get_context("spawn")) as pool:
         running = {}
         while todo or running:

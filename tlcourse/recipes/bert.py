@@ -102,7 +102,7 @@ def tiny_bert(params: dict, out: Path, progress: bool = True) -> dict:
         "every other layer of MiniLM (DistilBERT's initialisation) fine-tuned from scratch and from "
         "those weights; frozen MiniLM + logistic regression; for several label budgets and seeds. "
         "Keeps, per method and budget, which test reviews each got right",
-        "transformers:BertForSequenceClassification",
+        "transformers:BertForSequenceClassification", work=900,        # 26 fine-tunings: 15 minutes
         budgets=[100, 500, 2000], seeds={"100": [0, 1, 2], "500": [0, 1, 2], "2000": [0]},
         lr=1e-3, epochs=3, min_steps=50, dropout=0.1, max_len=64, shuffle_seed=0,
         small_layers=3, small_budgets=[100, 500], small_lr=1e-4, small_scratch_lr=SMALL_SCRATCH_LR,

@@ -14,7 +14,7 @@ from ..zoo import recipe
 
 @recipe("sotu-sgns",
         "skip-gram with negative sampling, 50-d, trained on the State of the Union corpus",
-        "tlcourse.embeddings:SkipGramNS",
+        "tlcourse.embeddings:SkipGramNS", work=480,
         dim=50, window=5, negatives=5, min_count=5, sample=1e-3, epochs=3, batch_size=4096,
         lr=0.05, seed=0, steps=None)
 def sotu_sgns(params: dict, out: Path, progress: bool = True) -> dict:
@@ -84,7 +84,7 @@ def sotu_sgns(params: dict, out: Path, progress: bool = True) -> dict:
 
 @recipe("sotu-glove",
         "GloVe, 50-d, trained on the co-occurrence counts of the State of the Union corpus",
-        "tlcourse.embeddings:GloVe",
+        "tlcourse.embeddings:GloVe", work=480,
         dim=50, window=10, min_count=5, x_max=10.0, alpha=0.75, epochs=10, batch_size=8192,
         lr=0.2, seed=0, steps=None)
 def sotu_glove(params: dict, out: Path, progress: bool = True) -> dict:

@@ -177,7 +177,7 @@ def t5_tiny_multitask(params: dict, out: Path, progress: bool = True) -> dict:
         "The real all-MiniLM-L6-v2 (6 layers, hidden 384) with a classification head "
         "(BertForSequenceClassification), fine-tuned on Rotten Tomatoes: the teacher of the "
         "distillation experiment",
-        "transformers:BertForSequenceClassification",
+        "transformers:BertForSequenceClassification", work=150,
         n_train=2048, epochs=1, batch_size=32, lr=1e-4, max_length=64, seed=0)
 def minilm_rt_teacher(params: dict, out: Path, progress: bool = True) -> dict:
     import time
@@ -234,12 +234,12 @@ def _student_rows(n_train: int, teacher_rows, n_labelled: int, n_unlabelled: int
 @recipe("distil-student-plain",
         "A 3-layer student made of every other layer of the pre-trained MiniLM, fine-tuned on 500 "
         "labelled reviews without a teacher: the baseline of Chapter 7's distillation experiment",
-        "transformers:BertForSequenceClassification", distill=False, **STUDENT)
+        "transformers:BertForSequenceClassification", work=40, distill=False, **STUDENT)
 @recipe("distil-student",
         "The same 3-layer student, distilled from the fine-tuned MiniLM teacher on 4,000 unlabelled "
         "reviews (soft targets only), then fine-tuned on the same 500 labelled reviews with the "
         "distillation loss: Chapter 7's DistilBERT",
-        "transformers:BertForSequenceClassification", distill=True, **STUDENT)
+        "transformers:BertForSequenceClassification", work=200, distill=True, **STUDENT)
 def distil_student(params: dict, out: Path, progress: bool = True) -> dict:
     import numpy as np
     import torch

@@ -66,7 +66,7 @@ def __getattr__(name: str):
 @recipe("fashion-resnet",
         "the course's ResNet (tlcourse.vision: 3 stages of basic blocks) pre-trained on "
         "Fashion-MNIST 60k: the source model of Chapter 1's transfer experiments",
-        "tlcourse.recipes.vision:ResNetForImageClassification",
+        "tlcourse.recipes.vision:ResNetForImageClassification", work=120,
         widths=[16, 32, 64], depths=[1, 1, 1], epochs=1, batch_size=128, lr=3e-3, seed=0,
         steps=None)
 def fashion_resnet(params: dict, out: Path, progress: bool = True) -> dict:
