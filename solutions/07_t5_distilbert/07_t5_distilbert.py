@@ -201,11 +201,15 @@ def test_text_to_text_format():
 def test_parse_label():
     sets = [["positive", "negative"], ["democratic", "republican"],
             ["entailment", "neutral", "contradiction"], ["new york", "boston", "san francisco"]]
-    for _ in range(6):
+    for k in range(6):
         labels = _tt_pick(sets)
         label = _tt_pick(labels)
-        shown = _tt_pick([label, label.upper(), label.title(), label.replace(" ", "   ")])
-        generated = _tt_pick(["{}", "{}</s>", "<pad> {} </s>", "  {}  ", "<pad>{}</s><pad><pad>"]).format(shown)
+        # every draw has a case in capitals and a case with special tokens around the label
+        shown = label.upper() if k == 0 else _tt_pick([label, label.upper(), label.title(),
+                                                       label.replace(" ", "   ")])
+        template = "<pad>{}</s><pad><pad>" if k == 1 else _tt_pick(["{}", "{}</s>", "<pad> {} </s>", "  {}  ",
+                                                                    "<pad>{}</s><pad><pad>"])
+        generated = template.format(shown)
         got = parse_label(generated, list(labels))
         assert got == label, f"parse_label({generated!r}, {labels}) should be {label!r}, got {got!r}"
         other = _tt_pick([l for l in labels if l != label])
